@@ -1,0 +1,45 @@
+// Module initialisation: the table of what the addon exports. Only stable Node-API (version 8)
+// is used here and in every file this addon links, so the same binary loads in Node, Bun and
+// Deno; see mapping.cc for the one experimental call, looked up at run time.
+#include <node_api.h>
+
+#include "../os/mm.h"
+#include "glue.h"
+#include "mapping.h"
+
+namespace memmap {
+
+namespace {
+
+napi_value init(napi_env env, napi_value exports) {
+  const napi_property_descriptor functions[] = {
+      {"mapFile", nullptr, js_map_file, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"mapAnonymous", nullptr, js_map_anonymous, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"view", nullptr, js_view, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"detach", nullptr, js_detach, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"sharedView", nullptr, js_shared_view, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"sharedViewParts", nullptr, js_shared_view_parts, nullptr, nullptr, nullptr, napi_enumerable,
+       nullptr},
+      {"releaseSharedViewParts", nullptr, js_release_shared_view_parts, nullptr, nullptr, nullptr,
+       napi_enumerable, nullptr},
+      {"close", nullptr, js_close, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"flush", nullptr, js_flush, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"flushAsync", nullptr, js_flush_async, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"advise", nullptr, js_advise, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"byteSum", nullptr, js_byte_sum, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"dupFd", nullptr, js_dup_fd, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"pageSize", nullptr, nullptr, nullptr, nullptr, make_int(env, mm::page_size()),
+       napi_enumerable, nullptr},
+  };
+  if (napi_define_properties(env, exports, sizeof(functions) / sizeof(functions[0]), functions) !=
+      napi_ok) {
+    return nullptr;
+  }
+  return exports;
+}
+
+}  // namespace
+
+}  // namespace memmap
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, memmap::init)

@@ -1,0 +1,327 @@
+// Node-API callbacks for mappings: create, view, flush, advise, close.
+//
+// Each callback unpacks its arguments, makes one call into native/os, and returns either a
+// value or a negative errno. Offsets arrive already page-aligned and checked by TypeScript;
+// the bounds are checked again here because a wrong number must never become a wild pointer.
+#include "mapping.h"
+
+#include <dlfcn.h>
+
+#include <cerrno>
+
+#include <cstdint>
+
+#include "../os/mm.h"
+#include "glue.h"
+#include "region.h"
+
+namespace memmap {
+
+namespace {
+
+void finalize_handle(napi_env, void* data, void*) { region_release(static_cast<Region*>(data)); }
+
+void finalize_view(napi_env, void*, void* hint) { region_release(static_cast<Region*>(hint)); }
+
+// The deleter a SharedArrayBuffer backing store calls when its last view is gone. V8 and Node
+// may call it on any thread, which is why it only touches atomics and makes system calls.
+void release_shared_view(void*, size_t, void* hint) {
+  Region* r = static_cast<Region*>(hint);
+  r->shared_views.fetch_sub(1, std::memory_order_acq_rel);
+  region_release(r);
+}
+
+void release_shared_view_noenv(void* data, void* hint) { release_shared_view(data, 0, hint); }
+
+napi_value wrap_region(napi_env env, Region* r) {
+  napi_value handle = nullptr;
+  if (napi_create_external(env, r, finalize_handle, nullptr, &handle) != napi_ok) {
+    // The external never existed, so nothing else holds the region: release it here.
+    region_release(r);
+    return fail(env, "could not create a mapping handle");
+  }
+  if (!tag_region_handle(env, handle)) return fail(env, "could not tag a mapping handle");
+  return handle;
+}
+
+uint8_t* at(const Region* r, uint64_t start) { return static_cast<uint8_t*>(r->base) + start; }
+
+// Reads (handle, start, length) and checks the range; false with an exception pending if the
+// arguments are wrong.
+bool get_range(napi_env env, napi_value* argv, Region** r, uint64_t* start, uint64_t* length) {
+  if (!get_region(env, argv[0], r) || !get_size(env, argv[1], start) ||
+      !get_size(env, argv[2], length)) {
+    return false;
+  }
+  if (!in_bounds(*r, *start, *length)) {
+    fail(env, "range outside the mapping");
+    return false;
+  }
+  return true;
+}
+
+struct FlushWork {
+  Region* region;
+  uint8_t* addr;
+  size_t length;
+  bool sync_file;
+  int result = 0;
+  napi_deferred deferred = nullptr;
+  napi_async_work work = nullptr;
+};
+
+void flush_execute(napi_env, void* data) {
+  // SAFETY: the region holds a reference and is marked busy until flush_complete, so the range
+  // stays mapped and the fd stays open while this runs on a worker thread.
+  FlushWork* w = static_cast<FlushWork*>(data);
+  w->result = w->length > 0 ? mm::flush(w->addr, w->length, true) : 0;
+  if (w->result == 0 && w->sync_file && w->region->fd >= 0) w->result = mm::sync_file(w->region->fd);
+}
+
+void flush_complete(napi_env env, napi_status status, void* data) {
+  FlushWork* w = static_cast<FlushWork*>(data);
+  int result = status == napi_ok ? w->result : -ECANCELED;
+  int closed = region_end_busy(w->region);
+  if (result == 0) result = closed;
+  napi_resolve_deferred(env, w->deferred, make_int(env, result));
+  napi_delete_async_work(env, w->work);
+  region_release(w->region);
+  delete w;
+}
+
+using CreateExternalSab = napi_status (*)(napi_env, void*, size_t, void (*)(void*, void*), void*,
+                                          napi_value*);
+
+// Node 24.16+ and 26.1+ can wrap external memory in a SharedArrayBuffer through Node-API
+// (node_api_create_external_sharedarraybuffer, experimental). Looking it up at run time keeps
+// the addon free of any symbol an older Node, Bun or Deno lacks: linking it directly would
+// load fine and then kill the process with "symbol lookup error" at the first call.
+CreateExternalSab find_create_external_sab() {
+  static CreateExternalSab fn = reinterpret_cast<CreateExternalSab>(
+      dlsym(RTLD_DEFAULT, "node_api_create_external_sharedarraybuffer"));
+  return fn;
+}
+
+}  // namespace
+
+// mapFile(fd, offset, length, access, flags) -> handle | -errno.
+// On success the region owns fd; on failure the caller still does.
+napi_value js_map_file(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  int32_t fd = 0, access = 0, flags = 0;
+  uint64_t offset = 0, length = 0;
+  if (!get_args(env, info, 5, argv) || !get_int(env, argv[0], &fd) ||
+      !get_size(env, argv[1], &offset) || !get_size(env, argv[2], &length) ||
+      !get_int(env, argv[3], &access) || !get_int(env, argv[4], &flags)) {
+    return nullptr;
+  }
+  if (access < 0 || access > 2 || length == 0) return fail(env, "bad mapFile arguments");
+  void* addr = nullptr;
+  int rc = mm::map_file(fd, offset, length, static_cast<mm::Access>(access), flags, &addr);
+  if (rc < 0) return make_int(env, rc);
+  return wrap_region(env, new Region(addr, length, fd));
+}
+
+// mapAnonymous(length, shared, flags) -> handle | -errno.
+napi_value js_map_anonymous(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  uint64_t length = 0;
+  bool shared = false;
+  int32_t flags = 0;
+  if (!get_args(env, info, 3, argv) || !get_size(env, argv[0], &length) ||
+      !get_bool(env, argv[1], &shared) || !get_int(env, argv[2], &flags)) {
+    return nullptr;
+  }
+  if (length == 0) return fail(env, "bad mapAnonymous arguments");
+  void* addr = nullptr;
+  int rc = mm::map_anonymous(length, shared, flags, &addr);
+  if (rc < 0) return make_int(env, rc);
+  return wrap_region(env, new Region(addr, length, -1));
+}
+
+// view(handle, start, length) -> ArrayBuffer over [start, start + length) of the region.
+napi_value js_view(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  Region* r = nullptr;
+  uint64_t start = 0, length = 0;
+  if (!get_args(env, info, 3, argv) || !get_range(env, argv, &r, &start, &length)) return nullptr;
+  if (r->closed.load()) return fail(env, "view of a closed mapping");
+  region_retain(r);
+  napi_value buffer = nullptr;
+  if (napi_create_external_arraybuffer(env, at(r, start), length, finalize_view, r, &buffer) !=
+      napi_ok) {
+    // Node may already have called finalize_view when creation fails (it builds the buffer
+    // through node::Buffer::New, which frees what it was given on failure), so releasing here
+    // could release twice. Keeping one reference too many only keeps the range mapped until
+    // close(); TypeScript checks the runtime's size limit first so this is not reached.
+    return fail(env, "could not create an ArrayBuffer over the mapping");
+  }
+  return buffer;
+}
+
+// detach(arrayBuffer): every view over it reads as empty from now on.
+napi_value js_detach(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return nullptr;
+  if (napi_detach_arraybuffer(env, argv[0]) != napi_ok) return fail(env, "could not detach");
+  return make_undefined(env);
+}
+
+// sharedView(handle, start, length) -> SharedArrayBuffer, or undefined when this runtime has
+// no Node-API call for it (the caller then tries the V8 helper addon).
+napi_value js_shared_view(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  Region* r = nullptr;
+  uint64_t start = 0, length = 0;
+  if (!get_args(env, info, 3, argv) || !get_range(env, argv, &r, &start, &length)) return nullptr;
+  CreateExternalSab create = find_create_external_sab();
+  if (create == nullptr) return make_undefined(env);
+  if (r->closed.load()) return fail(env, "view of a closed mapping");
+  region_retain(r);
+  r->shared_views.fetch_add(1, std::memory_order_acq_rel);
+  napi_value sab = nullptr;
+  if (create(env, at(r, start), length, release_shared_view_noenv, r, &sab) != napi_ok) {
+    release_shared_view(nullptr, 0, r);
+    return fail(env, "could not create a SharedArrayBuffer over the mapping");
+  }
+  return sab;
+}
+
+// sharedViewParts(handle, start, length) -> [address, deleter, hint] as BigInts, for the V8
+// helper addon (native/v8/sab.cc), which wraps them in a SharedArrayBuffer. The reference
+// taken here belongs to that backing store: its deleter gives it back. If the helper cannot
+// use the parts, releaseSharedViewParts(hint) gives it back instead.
+napi_value js_shared_view_parts(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  Region* r = nullptr;
+  uint64_t start = 0, length = 0;
+  if (!get_args(env, info, 3, argv) || !get_range(env, argv, &r, &start, &length)) return nullptr;
+  if (r->closed.load()) return fail(env, "view of a closed mapping");
+  napi_value parts = nullptr, address = nullptr, deleter = nullptr, hint = nullptr;
+  if (napi_create_array_with_length(env, 3, &parts) != napi_ok ||
+      napi_create_bigint_uint64(env, reinterpret_cast<uintptr_t>(at(r, start)), &address) !=
+          napi_ok ||
+      napi_create_bigint_uint64(env, reinterpret_cast<uintptr_t>(&release_shared_view),
+                                &deleter) != napi_ok ||
+      napi_create_bigint_uint64(env, reinterpret_cast<uintptr_t>(r), &hint) != napi_ok ||
+      napi_set_element(env, parts, 0, address) != napi_ok ||
+      napi_set_element(env, parts, 1, deleter) != napi_ok ||
+      napi_set_element(env, parts, 2, hint) != napi_ok) {
+    return fail(env, "could not describe the mapping");
+  }
+  region_retain(r);
+  r->shared_views.fetch_add(1, std::memory_order_acq_rel);
+  return parts;
+}
+
+// releaseSharedViewParts(handle): gives back the reference sharedViewParts took when the
+// helper addon could not be used.
+napi_value js_release_shared_view_parts(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  Region* r = nullptr;
+  if (!get_args(env, info, 1, argv) || !get_region(env, argv[0], &r)) return nullptr;
+  release_shared_view(nullptr, 0, r);
+  return make_undefined(env);
+}
+
+// close(handle) -> 0 | -errno. Idempotent.
+napi_value js_close(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  Region* r = nullptr;
+  if (!get_args(env, info, 1, argv) || !get_region(env, argv[0], &r)) return nullptr;
+  return make_int(env, region_close(r));
+}
+
+// flush(handle, start, length, syncFile) -> 0 | -errno. Waits for the write-back.
+napi_value js_flush(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  Region* r = nullptr;
+  uint64_t start = 0, length = 0;
+  bool sync_file = false;
+  if (!get_args(env, info, 4, argv) || !get_range(env, argv, &r, &start, &length) ||
+      !get_bool(env, argv[3], &sync_file)) {
+    return nullptr;
+  }
+  if (r->closed.load()) return make_int(env, -EBADF);
+  int rc = length > 0 ? mm::flush(at(r, start), length, true) : 0;
+  if (rc == 0 && sync_file && r->fd >= 0) rc = mm::sync_file(r->fd);
+  return make_int(env, rc);
+}
+
+// flushAsync(handle, start, length, syncFile) -> Promise<0 | -errno>, run on libuv's pool
+// like the fs calls it resembles.
+napi_value js_flush_async(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  Region* r = nullptr;
+  uint64_t start = 0, length = 0;
+  bool sync_file = false;
+  if (!get_args(env, info, 4, argv) || !get_range(env, argv, &r, &start, &length) ||
+      !get_bool(env, argv[3], &sync_file)) {
+    return nullptr;
+  }
+  napi_value promise = nullptr, name = nullptr;
+  FlushWork* w = new FlushWork{r, at(r, start), static_cast<size_t>(length), sync_file};
+  if (napi_create_promise(env, &w->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, "memmap.flush", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, nullptr, name, flush_execute, flush_complete, w, &w->work) !=
+          napi_ok) {
+    delete w;
+    return fail(env, "could not start an asynchronous flush");
+  }
+  if (r->closed.load()) {
+    napi_delete_async_work(env, w->work);
+    napi_resolve_deferred(env, w->deferred, make_int(env, -EBADF));
+    delete w;
+    return promise;
+  }
+  region_retain(r);
+  r->busy++;
+  if (napi_queue_async_work(env, w->work) != napi_ok) {
+    flush_complete(env, napi_generic_failure, w);
+  }
+  return promise;
+}
+
+// advise(handle, start, length, advice) -> 0 | -errno.
+napi_value js_advise(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  Region* r = nullptr;
+  uint64_t start = 0, length = 0;
+  int32_t advice = 0;
+  if (!get_args(env, info, 4, argv) || !get_range(env, argv, &r, &start, &length) ||
+      !get_int(env, argv[3], &advice)) {
+    return nullptr;
+  }
+  if (r->closed.load()) return make_int(env, -EBADF);
+  if (length == 0) return make_int(env, 0);
+  return make_int(env, mm::advise(at(r, start), length, static_cast<mm::Advice>(advice)));
+}
+
+// byteSum(typedArray) -> BigInt: the unsigned 64-bit sum of its bytes.
+napi_value js_byte_sum(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return nullptr;
+  napi_typedarray_type type;
+  size_t count = 0, offset = 0;
+  void* data = nullptr;
+  napi_value backing = nullptr;
+  if (napi_get_typedarray_info(env, argv[0], &type, &count, &data, &backing, &offset) != napi_ok ||
+      type != napi_uint8_array) {
+    return fail(env, "byteSum expects a Uint8Array");
+  }
+  // A detached array reports no data and a length of 0, and sums to 0.
+  uint64_t sum = data != nullptr && count > 0 ? mm::byte_sum(data, count) : 0;
+  napi_value result = nullptr;
+  napi_create_bigint_uint64(env, sum, &result);
+  return result;
+}
+
+// dupFd(fd) -> a close-on-exec duplicate | -errno.
+napi_value js_dup_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t fd = 0;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], &fd)) return nullptr;
+  return make_int(env, mm::duplicate_fd(fd));
+}
+
+}  // namespace memmap

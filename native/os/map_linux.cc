@@ -1,0 +1,91 @@
+// The Linux implementation of the surface in mm.h. Each function is one system call (two for
+// duplicate_fd's flags) and returns 0 or -errno; see mmap(2), munmap(2), msync(2), madvise(2),
+// fsync(2), fcntl(2).
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "mm.h"
+
+namespace mm {
+
+namespace {
+
+inline int errno_result() { return -errno; }
+
+int protection_of(Access access) {
+  return access == Access::kRead ? PROT_READ : PROT_READ | PROT_WRITE;
+}
+
+}  // namespace
+
+size_t page_size() {
+  // sysconf is cheap but not free; the value cannot change while the process runs.
+  static const size_t size = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return size;
+}
+
+int map_file(int fd, uint64_t offset, size_t length, Access access, int flags, void** out) {
+  // A private mapping is what makes 'copy' copy-on-write: writes land in anonymous pages of
+  // this process and the file never sees them, even if it was opened read-write.
+  int kind = access == Access::kCopy ? MAP_PRIVATE : MAP_SHARED;
+  if (flags & kPopulate) kind |= MAP_POPULATE;
+  void* addr = mmap(nullptr, length, protection_of(access), kind, fd, static_cast<off_t>(offset));
+  if (addr == MAP_FAILED) return errno_result();
+  *out = addr;
+  return 0;
+}
+
+int map_anonymous(size_t length, bool shared, int flags, void** out) {
+  int kind = MAP_ANONYMOUS | (shared ? MAP_SHARED : MAP_PRIVATE);
+  if (flags & kPopulate) kind |= MAP_POPULATE;
+  void* addr = mmap(nullptr, length, PROT_READ | PROT_WRITE, kind, -1, 0);
+  if (addr == MAP_FAILED) return errno_result();
+  *out = addr;
+  return 0;
+}
+
+int unmap(void* addr, size_t length) { return munmap(addr, length) == 0 ? 0 : errno_result(); }
+
+int replace_with_zero_pages(void* addr, size_t length) {
+  // MAP_FIXED atomically replaces whatever is mapped at [addr, addr + length). That is only
+  // safe because the caller passes a range that memmap itself mapped and still owns: nothing
+  // else can live there. The new pages are writable so that a stale view written to after
+  // close() lands in throwaway memory instead of faulting.
+  void* got = mmap(addr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+                   -1, 0);
+  return got == MAP_FAILED ? errno_result() : 0;
+}
+
+int flush(void* addr, size_t length, bool wait) {
+  return msync(addr, length, wait ? MS_SYNC : MS_ASYNC) == 0 ? 0 : errno_result();
+}
+
+int advise(void* addr, size_t length, Advice advice) {
+  int value = MADV_NORMAL;
+  switch (advice) {
+    case Advice::kNormal: value = MADV_NORMAL; break;
+    case Advice::kRandom: value = MADV_RANDOM; break;
+    case Advice::kSequential: value = MADV_SEQUENTIAL; break;
+    case Advice::kWillNeed: value = MADV_WILLNEED; break;
+    default: return -EINVAL;
+  }
+  return madvise(addr, length, value) == 0 ? 0 : errno_result();
+}
+
+int sync_file(int fd) { return fsync(fd) == 0 ? 0 : errno_result(); }
+
+int duplicate_fd(int fd) {
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  return copy < 0 ? errno_result() : copy;
+}
+
+int close_fd(int fd) {
+  // Linux releases the descriptor even when close is interrupted, so retrying on EINTR could
+  // close a descriptor another thread has just been given (close(2), "Dealing with error
+  // returns").
+  return close(fd) == 0 || errno == EINTR ? 0 : errno_result();
+}
+
+}  // namespace mm

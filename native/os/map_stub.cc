@@ -1,0 +1,20 @@
+// The surface of mm.h for a platform memmap does not support yet: every operation answers
+// -ENOSYS, which TypeScript reports as ERR_MEMMAP_UNSUPPORTED.
+#include <errno.h>
+
+#include "mm.h"
+
+namespace mm {
+
+size_t page_size() { return 4096; }
+int map_file(int, uint64_t, size_t, Access, int, void**) { return -ENOSYS; }
+int map_anonymous(size_t, bool, int, void**) { return -ENOSYS; }
+int unmap(void*, size_t) { return -ENOSYS; }
+int replace_with_zero_pages(void*, size_t) { return -ENOSYS; }
+int flush(void*, size_t, bool) { return -ENOSYS; }
+int advise(void*, size_t, Advice) { return -ENOSYS; }
+int sync_file(int) { return -ENOSYS; }
+int duplicate_fd(int) { return -ENOSYS; }
+int close_fd(int) { return -ENOSYS; }
+
+}  // namespace mm

@@ -1,0 +1,81 @@
+// The operating-system surface of memmap.
+//
+// Everything in native/os/ speaks to the kernel and nothing else: no Node headers, no
+// exceptions, no allocation that can throw. Every function that can fail returns 0 (or a
+// non-negative result) on success and -errno on failure, so the Node-API layer above can hand
+// the number to TypeScript, which turns it into an error in one place (src/errors.ts).
+//
+// Operations are named by what they do, not by the Linux call that does it, so that a Windows
+// or macOS file beside map_linux.cc can provide the same surface. A platform that lacks an
+// operation answers -ENOSYS (map_stub.cc answers it for every operation).
+#ifndef MEMMAP_OS_MM_H_
+#define MEMMAP_OS_MM_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace mm {
+
+// How the pages of a mapping relate to its file.
+enum class Access : int {
+  kRead = 0,   // readable; sees every change made to the file
+  kWrite = 1,  // readable and writable; writes reach the file and every other mapping of it
+  kCopy = 2,   // readable and writable; writes stay private to this mapping (copy-on-write)
+};
+
+// Extra behaviour asked of map_file / map_anonymous, as bit flags.
+enum MapFlags : int {
+  kPopulate = 1 << 0,  // fault every page in before returning (MAP_POPULATE)
+};
+
+// Access-pattern hints for a mapped range (the madvise advice values, renumbered so the
+// surface does not depend on <sys/mman.h>).
+enum class Advice : int {
+  kNormal = 0,
+  kRandom = 1,
+  kSequential = 2,
+  kWillNeed = 3,
+};
+
+// The granularity of mapping offsets and protections on this system.
+size_t page_size();
+
+// Maps `length` bytes of the open file `fd`, starting at `offset`, which must be a multiple
+// of page_size(). On success stores the address in *out and returns 0.
+int map_file(int fd, uint64_t offset, size_t length, Access access, int flags, void** out);
+
+// Maps `length` bytes of zero-filled memory. `shared` memory is inherited by forked
+// children as shared memory; otherwise it is private.
+int map_anonymous(size_t length, bool shared, int flags, void** out);
+
+// Releases a range created by map_file or map_anonymous.
+int unmap(void* addr, size_t length);
+
+// Replaces the pages of a range this process mapped with fresh private zero-filled memory at
+// the same address, so that views which cannot be detached stay readable while the file
+// behind them is released. The address must be one memmap itself mapped.
+int replace_with_zero_pages(void* addr, size_t length);
+
+// Writes the dirty pages of a range back to its file. `wait` blocks until the write is done
+// (MS_SYNC); otherwise the write is only scheduled (MS_ASYNC).
+int flush(void* addr, size_t length, bool wait);
+
+// Gives the kernel an access-pattern hint for a range.
+int advise(void* addr, size_t length, Advice advice);
+
+// Makes the file's data and metadata (its size among them) durable.
+int sync_file(int fd);
+
+// A duplicate of `fd` that is closed on exec, or -errno.
+int duplicate_fd(int fd);
+
+// Closes a file descriptor; EINTR is not retried (Linux closes the descriptor regardless).
+int close_fd(int fd);
+
+// The sum of every byte in [data, data + length) as an unsigned 64-bit number. Not a kernel
+// call, but a plain loop over memory that belongs beside the calls that produce that memory.
+uint64_t byte_sum(const void* data, size_t length);
+
+}  // namespace mm
+
+#endif  // MEMMAP_OS_MM_H_

@@ -1,0 +1,123 @@
+/**
+ * Every error memmap throws is made here.
+ *
+ * Three kinds, each shaped like Node's own so that callers test `code`, never `message`:
+ * - a failed system call: an `Error` with `code` ('ENOENT', 'EACCES', ...), `errno` (negative,
+ *   as in Node's fs errors), `syscall` and `path` where there is one;
+ * - a condition of memmap's own: a {@link MemmapError} with a `code` of ERR_MEMMAP_*;
+ * - a bad argument: a TypeError or RangeError with Node's ERR_INVALID_ARG_TYPE,
+ *   ERR_INVALID_ARG_VALUE or ERR_OUT_OF_RANGE.
+ *
+ * @module
+ */
+import { getSystemErrorMap, inspect } from 'node:util';
+
+/** The `code` values of {@link MemmapError}. */
+export type MemmapErrorCode =
+  /** The mapping was closed; its memory is gone. */
+  | 'ERR_MEMMAP_CLOSED'
+  /** A range lies outside the file or the mapping. */
+  | 'ERR_MEMMAP_OUT_OF_RANGE'
+  /** This runtime or platform cannot do what was asked. */
+  | 'ERR_MEMMAP_UNSUPPORTED';
+
+/** An error of memmap's own, with a stable `code` to test. */
+export class MemmapError extends Error {
+  override readonly name = 'MemmapError';
+  readonly code: MemmapErrorCode;
+
+  constructor(code: MemmapErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** The shape of a failed system call, as Node's fs reports one. */
+export interface SystemCallError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+  path?: string;
+}
+
+const systemErrors = getSystemErrorMap();
+
+/**
+ * The error for a system call that failed with `errno` (negative, as the addon returns it).
+ * `hint` is a sentence on what to do, appended to the message. An operation the platform
+ * lacks (ENOSYS) becomes ERR_MEMMAP_UNSUPPORTED.
+ */
+export function systemError(
+  errno: number,
+  syscall: string,
+  path?: string | null,
+  hint?: string,
+): SystemCallError | MemmapError {
+  if (errno === -38 /* ENOSYS: the platform layer has no such operation */) {
+    return new MemmapError('ERR_MEMMAP_UNSUPPORTED', `${syscall} is not supported on ${process.platform}`);
+  }
+  const [code, description] = systemErrors.get(errno) ?? [`UNKNOWN_ERRNO_${-errno}`, 'unknown error'];
+  let message = `${code}: ${description}, ${syscall}`;
+  if (path != null) message += ` '${path}'`;
+  if (hint) message += `; ${hint}`;
+  const error = new Error(message) as SystemCallError;
+  error.errno = errno;
+  error.code = code;
+  error.syscall = syscall;
+  if (path != null) error.path = path;
+  Error.captureStackTrace(error, systemError);
+  return error;
+}
+
+/** The error a closed mapping answers every call with. */
+export function closedError(what: string): MemmapError {
+  return new MemmapError('ERR_MEMMAP_CLOSED', `${what}: the mapping is closed`);
+}
+
+interface CodedError extends Error {
+  code: string;
+}
+
+function withCode<E extends Error>(error: E, code: string): E & CodedError {
+  Object.defineProperty(error, 'code', { value: code, enumerable: true, writable: true, configurable: true });
+  return error as E & CodedError;
+}
+
+/** Describes a received value the way Node's argument errors do. */
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'function') return `function ${value.name || '<anonymous>'}`;
+  if (typeof value === 'object') {
+    const name = value.constructor?.name;
+    return name ? `an instance of ${name}` : inspect(value, { depth: -1 });
+  }
+  const shown = inspect(value, { colors: false, maxStringLength: 28 });
+  return `type ${typeof value} (${shown})`;
+}
+
+/** TypeError ERR_INVALID_ARG_TYPE: `name` must be `expected`. */
+export function invalidArgType(name: string, expected: string, actual: unknown): TypeError & CodedError {
+  return withCode(
+    new TypeError(`The "${name}" argument must be ${expected}. Received ${describe(actual)}`),
+    'ERR_INVALID_ARG_TYPE',
+  );
+}
+
+/** TypeError ERR_INVALID_ARG_VALUE: `name` has a value that cannot work, and `reason` says why. */
+export function invalidArgValue(name: string, value: unknown, reason: string): TypeError & CodedError {
+  const shown = inspect(value, { colors: false, maxStringLength: 40 });
+  return withCode(
+    new TypeError(`The ${name.includes('.') ? 'property' : 'argument'} '${name}' ${reason}. Received ${shown}`),
+    'ERR_INVALID_ARG_VALUE',
+  );
+}
+
+/** RangeError ERR_OUT_OF_RANGE: `name` must lie in `range`. */
+export function outOfRange(name: string, range: string, value: unknown): RangeError & CodedError {
+  const shown = typeof value === 'bigint' ? `${value}n` : inspect(value, { colors: false });
+  return withCode(
+    new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${shown}`),
+    'ERR_OUT_OF_RANGE',
+  );
+}

@@ -1,0 +1,13 @@
+/**
+ * memmap: memory-mapped files and anonymous memory for Node.js, zero-copy and crash-safe.
+ *
+ * This file only re-exports; each concept lives in its own module.
+ *
+ * @module
+ */
+
+export type { MemmapErrorCode, SystemCallError } from './errors.js';
+export { MemmapError } from './errors.js';
+export type { Advice, FileTarget, MapAnonymousOptions, MapFileOptions, MapMode, RangeOptions } from './mapping.js';
+export { Mapping, mapAnonymous, mapFile } from './mapping.js';
+export { pageSize } from './system.js';

@@ -1,0 +1,417 @@
+/**
+ * File and anonymous mappings: {@link mapFile}, {@link mapAnonymous} and {@link Mapping}.
+ *
+ * @module
+ */
+import { constants as bufferConstants } from 'node:buffer';
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, type Stats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { closedError, invalidArgType, invalidArgValue, MemmapError, systemError } from './errors.js';
+import { validateBoolean, validateInteger, validateOneOf, validateOptions } from './internal/validate.js';
+import { addon, createSharedArrayBuffer, type Handle, runtimeName } from './native.js';
+
+/**
+ * How a mapping relates to its file.
+ * - `'read'`: read-only; sees every later change to the file.
+ * - `'write'`: read-write and shared; writes reach the file and every other mapping of it.
+ * - `'copy'`: read-write and private (copy-on-write); the file never changes.
+ */
+export type MapMode = 'read' | 'write' | 'copy';
+
+/** An access-pattern hint given to the kernel when the mapping is made (madvise). */
+export type Advice = 'normal' | 'random' | 'sequential' | 'willneed';
+
+/** Options of {@link mapFile}. */
+export interface MapFileOptions {
+  /** `'read'` (default), `'write'` or `'copy'`; see {@link MapMode}. */
+  mode?: MapMode;
+  /** Byte offset in the file where the mapping starts; any byte, not only a page boundary. Default 0. */
+  offset?: number;
+  /** Bytes to map. Default: from `offset` to the end of the file. */
+  length?: number;
+  /** Extend the file to `offset + length` first if it is shorter (mode `'write'` only). Default false. */
+  grow?: boolean;
+  /** Create the file if it does not exist (mode `'write'` only; with a path). Default false. */
+  create?: boolean;
+  /** Read every page in before returning (MAP_POPULATE), so first accesses do not fault. Default false. */
+  populate?: boolean;
+  /** An initial access-pattern hint for the whole mapping. Default: none. */
+  advice?: Advice;
+}
+
+/** Options of {@link mapAnonymous}. */
+export interface MapAnonymousOptions {
+  /** Shared memory (MAP_SHARED) instead of private. Default false. */
+  shared?: boolean;
+  /** Allocate every page before returning (MAP_POPULATE). Default false. */
+  populate?: boolean;
+}
+
+/** A byte range of a mapping, relative to its first byte. */
+export interface RangeOptions {
+  /** Default 0. */
+  offset?: number;
+  /** Default: to the end of the mapping. */
+  length?: number;
+}
+
+/** What {@link mapFile} accepts as the file: a path, a `file:` URL, a numeric fd or a FileHandle. */
+export type FileTarget = string | URL | number | FileHandle;
+
+const ACCESS: Record<MapMode, number> = { read: 0, write: 1, copy: 2 };
+const ADVICE: Record<Advice, number> = { normal: 0, random: 1, sequential: 2, willneed: 3 };
+const FLAG_POPULATE = 1;
+
+const MODES = Object.keys(ACCESS) as MapMode[];
+const ADVICES = Object.keys(ADVICE) as Advice[];
+const FILE_OPTIONS = ['mode', 'offset', 'length', 'grow', 'create', 'populate', 'advice'] as const;
+const FILE_OPTIONS_MEANT = {
+  readOnly: "mode: 'read'",
+  readonly: "mode: 'read'",
+  writable: "mode: 'write'",
+  write: "mode: 'write'",
+  size: 'length',
+  start: 'offset',
+  position: 'offset',
+  truncate: 'grow',
+  hint: 'advice',
+};
+const ANON_OPTIONS = ['shared', 'populate'] as const;
+const RANGE_OPTIONS = ['offset', 'length'] as const;
+
+const pageSize = addon.pageSize;
+const kMaxLength = bufferConstants.MAX_LENGTH;
+const kCreate = Symbol('memmap.create');
+
+interface Parts {
+  handle: Handle | null;
+  /** Bytes between the page-aligned start of the region and the first byte handed out. */
+  delta: number;
+  length: number;
+  offset: number;
+  mode: MapMode;
+  path: string | null;
+  /** The mapping grew its file, whose new size flush() must make durable. */
+  grew: boolean;
+}
+
+/**
+ * A mapped range of a file or of anonymous memory. Made by {@link mapFile} or
+ * {@link mapAnonymous}; release it with {@link Mapping.close} (or `using`).
+ *
+ * Safety: another process can change a shared file under a mapping at any time; what this
+ * process reads is whatever the file holds at that moment. Coordinate writers with a lock.
+ */
+export class Mapping implements Disposable {
+  #handle: Handle | null;
+  #delta: number;
+  #grew: boolean;
+  #arrayBuffer: ArrayBuffer | null = null;
+  #buffer: Buffer | null = null;
+  #shared: SharedArrayBuffer | null = null;
+  #closed = false;
+
+  /** Bytes mapped. */
+  readonly length: number;
+  /** Where the mapping starts in its file, in bytes (0 for anonymous memory). */
+  readonly offset: number;
+  /** How the mapping relates to its file; anonymous memory is `'write'` if shared, else `'copy'`. */
+  readonly mode: MapMode;
+  /** The file's path when it was mapped by path, otherwise null. */
+  readonly path: string | null;
+
+  /** @internal Use {@link mapFile} or {@link mapAnonymous}. */
+  constructor(token: symbol, parts: Parts) {
+    if (token !== kCreate) {
+      throw Object.assign(new TypeError('Illegal constructor: use mapFile() or mapAnonymous()'), {
+        code: 'ERR_ILLEGAL_CONSTRUCTOR',
+      });
+    }
+    this.#handle = parts.handle;
+    this.#delta = parts.delta;
+    this.#grew = parts.grew;
+    this.length = parts.length;
+    this.offset = parts.offset;
+    this.mode = parts.mode;
+    this.path = parts.path;
+  }
+
+  /** True once {@link Mapping.close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * The mapped bytes as a Buffer: zero copy, so every Buffer method, typed-array view,
+   * TextDecoder and hash update works on the file's memory directly. The same Buffer on
+   * every access. Detached (length 0) once the mapping is closed.
+   * @throws MemmapError ERR_MEMMAP_CLOSED after close().
+   */
+  get buffer(): Buffer {
+    this.#checkOpen('buffer');
+    if (this.#buffer === null) {
+      if (this.#handle === null) {
+        this.#buffer = Buffer.alloc(0);
+      } else {
+        if (this.length > kMaxLength) {
+          throw new MemmapError(
+            'ERR_MEMMAP_OUT_OF_RANGE',
+            `buffer: a Buffer holds at most ${kMaxLength} bytes on ${runtimeName()} and this mapping has ${this.length}; map the file in ranges of at most that size, or use sharedBuffer()`,
+          );
+        }
+        this.#arrayBuffer = addon.view(this.#handle, this.#delta, this.length);
+        this.#buffer = Buffer.from(this.#arrayBuffer, 0, this.length);
+      }
+    }
+    return this.#buffer;
+  }
+
+  /**
+   * The mapped bytes as a SharedArrayBuffer, for Atomics and for handing to worker threads
+   * with postMessage. The same object on every call. A SharedArrayBuffer cannot be detached:
+   * after close() it reads zeros until it is garbage collected, and the file is released at once.
+   * @throws MemmapError ERR_MEMMAP_CLOSED after close(); ERR_MEMMAP_UNSUPPORTED on a runtime
+   * that cannot wrap mapped memory in a SharedArrayBuffer (Bun and Deno today).
+   */
+  sharedBuffer(): SharedArrayBuffer {
+    this.#checkOpen('sharedBuffer');
+    if (this.#shared === null) {
+      this.#shared =
+        this.#handle === null
+          ? new SharedArrayBuffer(0)
+          : createSharedArrayBuffer(this.#handle, this.#delta, this.length);
+    }
+    return this.#shared;
+  }
+
+  /**
+   * Writes the dirty pages of a range back to the file and waits until they are on storage
+   * (msync MS_SYNC; the range is widened to whole pages). If this mapping grew the file, the
+   * new size is made durable too (fsync). Nothing to do for `'read'` and `'copy'` mappings.
+   * @throws MemmapError ERR_MEMMAP_CLOSED, ERR_MEMMAP_OUT_OF_RANGE; a SystemError (EIO, ...)
+   * if the write-back failed.
+   */
+  flush(range?: RangeOptions): void {
+    const [start, length] = this.#range(range, 'flush');
+    if (this.#handle === null || this.mode !== 'write') return;
+    const rc = addon.flush(this.#handle, start, length, this.#grew);
+    if (rc < 0) throw systemError(rc, 'msync', this.path);
+    this.#grew = false;
+  }
+
+  /**
+   * {@link Mapping.flush} on libuv's thread pool, so the event loop keeps running while the
+   * pages are written.
+   */
+  async flushAsync(range?: RangeOptions): Promise<void> {
+    const [start, length] = this.#range(range, 'flushAsync');
+    if (this.#handle === null || this.mode !== 'write') return;
+    const rc = await addon.flushAsync(this.#handle, start, length, this.#grew);
+    if (rc < 0) throw systemError(rc, 'msync', this.path);
+    this.#grew = false;
+  }
+
+  /**
+   * Unmaps now. The Buffer handed out is detached (reads give undefined, length 0); a
+   * SharedArrayBuffer reads zeros from now on. Calling it again does nothing. A mapping never
+   * closed is released when it and every view of it have been garbage collected.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#arrayBuffer !== null) addon.detach(this.#arrayBuffer);
+    this.#arrayBuffer = null;
+    this.#buffer = null;
+    this.#shared = null;
+    if (this.#handle === null) return;
+    const rc = addon.close(this.#handle);
+    this.#handle = null;
+    if (rc < 0) throw systemError(rc, 'munmap', this.path);
+  }
+
+  /** Same as {@link Mapping.close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #checkOpen(what: string): void {
+    if (this.#closed) throw closedError(what);
+  }
+
+  /** Validates a range of this mapping and returns it page-aligned, relative to the region. */
+  #range(options: unknown, what: string): [number, number] {
+    const opts = validateOptions(options, 'options', RANGE_OPTIONS);
+    const offset = opts.offset === undefined ? 0 : validateInteger(opts.offset, 'options.offset');
+    const end = opts.length === undefined ? this.length : offset + validateInteger(opts.length, 'options.length');
+    this.#checkOpen(what);
+    if (offset > this.length || end > this.length) {
+      throw new MemmapError(
+        'ERR_MEMMAP_OUT_OF_RANGE',
+        `${what}: range [${offset}, ${end}) lies outside the mapping of ${this.length} bytes`,
+      );
+    }
+    const start = this.#delta + offset;
+    const aligned = start - (start % pageSize);
+    return [aligned, end === offset ? 0 : this.#delta + end - aligned];
+  }
+}
+
+/** Resolves the file argument to an fd this call owns, and the path for messages. */
+function openTarget(target: unknown, mode: MapMode, create: boolean): { fd: number; path: string | null } {
+  if (typeof target === 'number') {
+    validateInteger(target, 'file', 0, 0x7fffffff);
+    // A duplicate, so that the mapping's lifetime does not depend on the caller's descriptor.
+    const fd = addon.dupFd(target);
+    if (fd < 0) throw systemError(fd, 'dup');
+    return { fd, path: null };
+  }
+  if (isFileHandle(target)) {
+    if (target.fd < 0) throw systemError(-9 /* EBADF */, 'dup');
+    return openTarget(target.fd, mode, create);
+  }
+  let path: string;
+  if (typeof target === 'string') path = target;
+  else if (target instanceof URL) path = fileURLToPath(target);
+  else throw invalidArgType('file', 'a path string, a file: URL, a file descriptor or a FileHandle', target);
+  if (path.includes('\0')) throw invalidArgValue('file', path, 'must be a string without null bytes');
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever. It has no
+  // effect on regular files, the only kind that can be mapped. (libuv adds O_CLOEXEC itself.)
+  let flags = (mode === 'write' ? constants.O_RDWR : constants.O_RDONLY) | constants.O_NONBLOCK;
+  if (create) flags |= constants.O_CREAT;
+  return { fd: openSync(path, flags, 0o666), path };
+}
+
+function isFileHandle(value: unknown): value is FileHandle {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as FileHandle).fd === 'number' &&
+    typeof (value as FileHandle).readFile === 'function'
+  );
+}
+
+function checkMappable(stats: Stats, path: string | null): void {
+  if (stats.isDirectory()) throw systemError(-21 /* EISDIR */, 'mmap', path, 'a directory cannot be mapped');
+  if (!stats.isFile()) {
+    throw systemError(
+      -19 /* ENODEV */,
+      'mmap',
+      path,
+      'only regular files can be mapped, not FIFOs, sockets or devices',
+    );
+  }
+}
+
+const MMAP_HINTS: Record<number, string> = {
+  [-13 /* EACCES */]:
+    "the file descriptor does not allow this mode: 'write' needs it opened for reading and writing, 'read' and 'copy' for reading",
+  [-19 /* ENODEV */]: 'this file system does not support memory mapping',
+  [-12 /* ENOMEM */]: 'out of address space, or the process reached vm.max_map_count mappings',
+  [-1 /* EPERM */]: 'the file is sealed against this kind of mapping, or its file system is mounted noexec',
+};
+
+/**
+ * Maps a file, or part of one, into memory.
+ *
+ * The mapping starts at any byte `offset` (memmap maps from the page below and hands out
+ * exactly the bytes asked for) and is `length` bytes long, by default to the end of the file.
+ * A range past the end of the file is refused unless `grow` extends the file. An empty range
+ * (an empty file, or `length: 0`) gives an empty mapping, not an error.
+ *
+ * Safety: if another process truncates the file, pages past its new end cannot be read; keep
+ * files you map from shrinking while they are mapped.
+ *
+ * @throws TypeError ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE, RangeError ERR_OUT_OF_RANGE
+ * for bad arguments; a SystemError (ENOENT, EACCES, EISDIR, ENODEV, EBADF, ...) when the file
+ * cannot be opened or mapped; MemmapError ERR_MEMMAP_OUT_OF_RANGE when the range lies past
+ * the end of the file.
+ * @example
+ * using m = mapFile('data.bin');
+ * console.log(m.buffer.readUInt32LE(0));
+ */
+export function mapFile(file: FileTarget, options?: MapFileOptions): Mapping {
+  const opts = validateOptions(options, 'options', FILE_OPTIONS, FILE_OPTIONS_MEANT);
+  const mode = opts.mode === undefined ? 'read' : validateOneOf(opts.mode, 'options.mode', MODES);
+  const offset = opts.offset === undefined ? 0 : validateInteger(opts.offset, 'options.offset');
+  const wanted = opts.length === undefined ? undefined : validateInteger(opts.length, 'options.length');
+  const grow = opts.grow === undefined ? false : validateBoolean(opts.grow, 'options.grow');
+  const create = opts.create === undefined ? false : validateBoolean(opts.create, 'options.create');
+  const populate = opts.populate === undefined ? false : validateBoolean(opts.populate, 'options.populate');
+  const advice = opts.advice === undefined ? undefined : validateOneOf(opts.advice, 'options.advice', ADVICES);
+  if ((grow || create) && mode !== 'write') {
+    throw invalidArgValue(grow ? 'options.grow' : 'options.create', true, "needs mode 'write'");
+  }
+  if (wanted !== undefined && offset + wanted > Number.MAX_SAFE_INTEGER) {
+    throw new RangeError('options.offset + options.length exceeds 2^53 - 1');
+  }
+
+  const { fd, path } = openTarget(file, mode, create);
+  let owned = true;
+  try {
+    const stats = fstatSync(fd);
+    checkMappable(stats, path);
+    const size = stats.size;
+    const length = wanted ?? Math.max(size - offset, 0);
+    const end = offset + length;
+    let grew = false;
+    if (end > size || offset > size) {
+      if (!grow) {
+        throw new MemmapError(
+          'ERR_MEMMAP_OUT_OF_RANGE',
+          `mapFile: range [${offset}, ${end}) lies past the end of ${path ?? 'the file'} (${size} bytes); pass grow: true to extend the file`,
+        );
+      }
+      ftruncateSync(fd, end);
+      grew = true;
+    }
+    const parts: Parts = { handle: null, delta: 0, length, offset, mode, path, grew };
+    if (length > 0) {
+      const delta = offset % pageSize;
+      const handle = addon.mapFile(fd, offset - delta, delta + length, ACCESS[mode], populate ? FLAG_POPULATE : 0);
+      if (typeof handle === 'number') throw systemError(handle, 'mmap', path, MMAP_HINTS[handle]);
+      owned = false; // the region owns fd now and closes it when it is released
+      parts.handle = handle;
+      parts.delta = delta;
+      if (advice !== undefined) {
+        const rc = addon.advise(handle, 0, delta + length, ADVICE[advice]);
+        if (rc < 0) {
+          addon.close(handle);
+          throw systemError(rc, 'madvise', path);
+        }
+      }
+    }
+    return new Mapping(kCreate, parts);
+  } finally {
+    if (owned) closeSync(fd);
+  }
+}
+
+/**
+ * Maps `length` bytes of zero-filled memory that belongs to no file. Shared memory
+ * (`shared: true`) is shared with forked children; to share memory with unrelated processes
+ * use a named or memfd shared memory object.
+ *
+ * @throws RangeError ERR_OUT_OF_RANGE if length is not a positive integer; ENOMEM when the
+ * memory cannot be reserved.
+ * @example
+ * using scratch = mapAnonymous(1 << 20);
+ * scratch.buffer.fill(7);
+ */
+export function mapAnonymous(length: number, options?: MapAnonymousOptions): Mapping {
+  validateInteger(length, 'length', 1);
+  const opts = validateOptions(options, 'options', ANON_OPTIONS);
+  const shared = opts.shared === undefined ? false : validateBoolean(opts.shared, 'options.shared');
+  const populate = opts.populate === undefined ? false : validateBoolean(opts.populate, 'options.populate');
+  const handle = addon.mapAnonymous(length, shared, populate ? FLAG_POPULATE : 0);
+  if (typeof handle === 'number') throw systemError(handle, 'mmap', null, MMAP_HINTS[handle]);
+  return new Mapping(kCreate, {
+    handle,
+    delta: 0,
+    length,
+    offset: 0,
+    mode: shared ? 'write' : 'copy',
+    path: null,
+    grew: false,
+  });
+}

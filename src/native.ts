@@ -1,0 +1,99 @@
+/**
+ * Loads the addon and types its raw surface. Nothing else imports a .node file.
+ *
+ * The core addon (native/napi, native/os) is pure Node-API and loads wherever Node-API does.
+ * SharedArrayBuffers over external memory need more than stable Node-API offers, so they are
+ * made by the first of these that the running runtime has:
+ * 1. Node-API's `node_api_create_external_sharedarraybuffer` (Node 24.16+, 26.1+), which the
+ *    core looks up at run time;
+ * 2. the V8-API helper addon (native/v8/sab.cc), built beside the core and loaded on first use,
+ *    only on Node itself;
+ * 3. nothing: ERR_MEMMAP_UNSUPPORTED naming the runtime.
+ *
+ * @module
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MemmapError } from './errors.js';
+
+/** An opaque reference to a mapped region, owned by the addon. */
+export type Handle = { readonly __memmapHandle: unique symbol };
+
+/** A handle on success, a negative errno on failure. */
+type Result<T> = T | number;
+
+export interface Addon {
+  readonly pageSize: number;
+  mapFile(fd: number, offset: number, length: number, access: number, flags: number): Result<Handle>;
+  mapAnonymous(length: number, shared: boolean, flags: number): Result<Handle>;
+  view(handle: Handle, start: number, length: number): ArrayBuffer;
+  detach(buffer: ArrayBuffer): void;
+  sharedView(handle: Handle, start: number, length: number): SharedArrayBuffer | undefined;
+  sharedViewParts(handle: Handle, start: number, length: number): [bigint, bigint, bigint];
+  releaseSharedViewParts(handle: Handle): void;
+  close(handle: Handle): number;
+  flush(handle: Handle, start: number, length: number, syncFile: boolean): number;
+  flushAsync(handle: Handle, start: number, length: number, syncFile: boolean): Promise<number>;
+  advise(handle: Handle, start: number, length: number, advice: number): number;
+  byteSum(bytes: Uint8Array): bigint;
+  dupFd(fd: number): number;
+}
+
+interface SabHelper {
+  create(address: bigint, length: number, deleter: bigint, hint: bigint): SharedArrayBuffer;
+}
+
+/** The package root: dist/src/native.js sits two folders below it. */
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const require = createRequire(import.meta.url);
+const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+
+export const addon = nodeGypBuild(root) as Addon;
+
+/** The name of the JavaScript runtime, for messages. */
+export function runtimeName(): string {
+  const versions = process.versions as Record<string, string | undefined>;
+  if (versions.bun) return `Bun ${versions.bun}`;
+  if (versions.deno) return `Deno ${versions.deno}`;
+  return `Node.js ${process.versions.node}`;
+}
+
+let helper: SabHelper | null | undefined;
+
+function loadHelper(): SabHelper | null {
+  if (helper !== undefined) return helper;
+  helper = null;
+  const versions = process.versions as Record<string, string | undefined>;
+  if (versions.bun || versions.deno) return helper;
+  for (const build of ['Release', 'Debug']) {
+    const file = join(root, 'build', build, 'memmap_sab.v8addon');
+    if (!existsSync(file)) continue;
+    const module = { exports: {} as SabHelper };
+    process.dlopen(module, file);
+    helper = module.exports;
+    break;
+  }
+  return helper;
+}
+
+/** A SharedArrayBuffer over [start, start + length) of a region. */
+export function createSharedArrayBuffer(handle: Handle, start: number, length: number): SharedArrayBuffer {
+  const direct = addon.sharedView(handle, start, length);
+  if (direct !== undefined) return direct;
+  const v8 = loadHelper();
+  if (v8 === null) {
+    throw new MemmapError(
+      'ERR_MEMMAP_UNSUPPORTED',
+      `sharedBuffer() is not supported on ${runtimeName()}: it has no way to wrap mapped memory in a SharedArrayBuffer; use buffer instead`,
+    );
+  }
+  const [address, deleter, hint] = addon.sharedViewParts(handle, start, length);
+  try {
+    return v8.create(address, length, deleter, hint);
+  } catch (error) {
+    addon.releaseSharedViewParts(handle);
+    throw error;
+  }
+}

@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { closeSync, ftruncateSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { cli, runCli, tempDir } from './helpers/index.js';
+
+const dir = tempDir();
+
+/** The sum of the bytes, computed here without memmap. */
+function independentSum(data: Buffer): bigint {
+  let sum = 0n;
+  let chunk = 0;
+  for (let i = 0; i < data.length; i++) {
+    chunk += data[i] as number;
+    if (chunk > 2 ** 52) {
+      sum += BigInt(chunk);
+      chunk = 0;
+    }
+  }
+  return sum + BigInt(chunk);
+}
+
+describe('memmap checksum', () => {
+  it('prints the sum of every byte, as the classic C program does', () => {
+    const data = Buffer.alloc(3 * 1024 * 1024 + 77);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;
+    const path = join(dir, 'data.bin');
+    writeFileSync(path, data);
+    const result = runCli(['checksum', path]);
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout, `Checksum: ${independentSum(data)}\n`);
+  });
+
+  it('sums bytes of 255 correctly at every tail length (vector and scalar parts)', () => {
+    for (const size of [1, 15, 16, 17, 31, 32, 33, 63, 64, 65, 4095, 4097]) {
+      const path = join(dir, `ff-${size}.bin`);
+      writeFileSync(path, Buffer.alloc(size, 0xff));
+      assert.equal(runCli(['checksum', path]).stdout, `Checksum: ${255 * size}\n`);
+    }
+  });
+
+  it('prints "Empty file" for an empty file', () => {
+    const path = join(dir, 'empty.bin');
+    writeFileSync(path, '');
+    const result = runCli(['checksum', path]);
+    assert.equal(result.status, 0);
+    assert.equal(result.stdout, 'Empty file\n');
+  });
+
+  it('--json gives the path, size, sum and time', () => {
+    const path = join(dir, 'json.bin');
+    writeFileSync(path, Buffer.from([1, 2, 3, 250]));
+    const result = runCli(['checksum', '--json', path]);
+    assert.equal(result.status, 0);
+    const parsed = JSON.parse(result.stdout) as Record<string, unknown>;
+    assert.equal(parsed.path, path);
+    assert.equal(parsed.bytes, 4);
+    assert.equal(parsed.checksum, 256);
+    assert.equal(typeof parsed.seconds, 'number');
+  });
+
+  it('exits 1 with a one-line message when the file cannot be read', () => {
+    const result = runCli(['checksum', join(dir, 'missing.bin')]);
+    assert.equal(result.status, 1);
+    assert.match(result.stderr, /^memmap: ENOENT: .*missing\.bin'\n$/);
+    assert.equal(result.stdout, '');
+    assert.equal(runCli(['checksum', dir]).status, 1);
+  });
+
+  it('exits 2 on usage errors', () => {
+    assert.equal(runCli([]).status, 2);
+    assert.equal(runCli(['checksum']).status, 2);
+    assert.equal(runCli(['checksum', 'a', 'b']).status, 2);
+    assert.equal(runCli(['checksum', '--bogus', 'a']).status, 2);
+    const unknown = runCli(['frobnicate']);
+    assert.equal(unknown.status, 2);
+    assert.match(unknown.stderr, /unknown command 'frobnicate'/);
+  });
+
+  it('has --help for the command and the subcommand, and --version', () => {
+    const top = runCli(['--help']);
+    assert.equal(top.status, 0);
+    assert.match(top.stdout, /checksum FILE/);
+    const sub = runCli(['checksum', '--help']);
+    assert.equal(sub.status, 0);
+    assert.match(sub.stdout, /--json/);
+    assert.match(runCli(['--version']).stdout, /^\d+\.\d+\.\d+\n$/);
+  });
+});
+
+describe('memmap checksum on a terminal', () => {
+  it('shows a progress bar for a file over 256 MiB, and still prints the sum', () => {
+    const path = join(dir, 'big.bin');
+    const fd = openSync(path, 'w');
+    ftruncateSync(fd, 300 * 1024 * 1024); // sparse: reads as zeros
+    writeSync(fd, Buffer.from([200]), 0, 1, 299 * 1024 * 1024);
+    closeSync(fd);
+    // script(1) runs the command on a pseudo-terminal, as a person at a terminal would.
+    const output = execFileSync('script', ['-qec', `"${process.execPath}" "${cli}" checksum "${path}"`, '/dev/null'], {
+      encoding: 'utf8',
+    });
+    assert.match(output, /\[#+ *\] +\d+%/);
+    assert.match(output, /Checksum: 200\r?\n/);
+  });
+});

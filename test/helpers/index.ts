@@ -1,0 +1,95 @@
+/**
+ * Shared test helpers: temporary folders, child processes, error checks.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { after } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+/** The package root (the tests run from dist/test/). */
+export const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+/** The built entry point, for child processes to import. */
+export const entry = pathToFileURL(join(root, 'dist', 'src', 'index.js')).href;
+
+/** The built command line. */
+export const cli = join(root, 'dist', 'cli', 'memmap.js');
+
+/** A fresh folder under the OS temp folder, removed when the test file ends. */
+export function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'memmap-test-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface ChildResult {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `source` as an ES module in a new Node process. `memmap` is available to it as the
+ * global import `MEMMAP` (a URL): `const { mapFile } = await import(process.env.MEMMAP)`.
+ */
+export function runModule(
+  source: string,
+  env: Record<string, string> = {},
+  execArgv: string[] = [],
+): Promise<ChildResult> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [...execArgv, '--input-type=module', '-e', source], {
+      env: { ...process.env, MEMMAP: entry, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    child.on('error', fail);
+    child.on('close', (status, signal) => done({ status, signal, stdout, stderr }));
+  });
+}
+
+/** Runs the memmap command with `args` and returns what it printed and its exit status. */
+export function runCli(args: string[]): ChildResult {
+  const result = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+  return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Asserts that a child process ended normally with status 0, showing its output if not. */
+export function assertExitedCleanly(result: ChildResult): void {
+  assert.equal(result.signal, null, `child died by ${result.signal}\n${result.stderr}`);
+  assert.equal(result.status, 0, `child exited ${result.status}\n${result.stderr}`);
+}
+
+/** Asserts that `fn` throws an error whose `code` is `code` (and, if given, of class `type`). */
+export function assertThrowsCode(
+  fn: () => unknown,
+  code: string,
+  type?: abstract new (...args: never[]) => Error,
+): void {
+  assert.throws(fn, (error: unknown) => {
+    const err = error as NodeJS.ErrnoException;
+    assert.equal(err.code, code, `expected code ${code}, got ${err.code}: ${err.message}`);
+    if (type) assert.ok(err instanceof type, `expected a ${type.name}, got ${err.constructor.name}`);
+    return true;
+  });
+}
+
+/** Asserts that `promise` rejects with an error whose `code` is `code`. */
+export async function assertRejectsCode(promise: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => {
+    const err = error as NodeJS.ErrnoException;
+    assert.equal(err.code, code, `expected code ${code}, got ${err.code}: ${err.message}`);
+    return true;
+  });
+}
