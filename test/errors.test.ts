@@ -82,8 +82,9 @@ describe('the file cannot be opened or mapped: Node-style system errors', () => 
     const asRoot = process.getuid?.() === 0;
     const child = await runModule(
       `
-      if (${asRoot}) process.setuid(65534);
+      // Load memmap first: the checkout itself need not be readable by 'nobody'.
       const { mapFile } = await import(process.env.MEMMAP);
+      if (${asRoot}) process.setuid(65534);
       const codes = [];
       for (const [path, mode] of [[process.env.SECRET, 'read'], [process.env.READONLY, 'write']]) {
         try { mapFile(path, { mode }).close(); codes.push('no error'); } catch (e) { codes.push(e.code); }

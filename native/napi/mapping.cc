@@ -60,6 +60,21 @@ bool get_range(napi_env env, napi_value* argv, Region** r, uint64_t* start, uint
   return true;
 }
 
+// Writes [addr, addr + length) back and waits; then fsyncs the file if asked (after it grew).
+int flush_range(Region* r, uint8_t* addr, size_t length, bool sync_file) {
+  int rc = length > 0 ? mm::flush(addr, length, true) : 0;
+  if (rc == 0 && sync_file && r->fd >= 0) rc = mm::sync_file(r->fd);
+  return rc;
+}
+
+// Reads the (handle, start, length, syncFile) arguments of flush and flushAsync.
+bool get_flush_args(napi_env env, napi_callback_info info, Region** r, uint64_t* start,
+                    uint64_t* length, bool* sync_file) {
+  napi_value argv[4];
+  return get_args(env, info, 4, argv) && get_range(env, argv, r, start, length) &&
+         get_bool(env, argv[3], sync_file);
+}
+
 struct FlushWork {
   Region* region;
   uint8_t* addr;
@@ -74,8 +89,7 @@ void flush_execute(napi_env, void* data) {
   // SAFETY: the region holds a reference and is marked busy until flush_complete, so the range
   // stays mapped and the fd stays open while this runs on a worker thread.
   FlushWork* w = static_cast<FlushWork*>(data);
-  w->result = w->length > 0 ? mm::flush(w->addr, w->length, true) : 0;
-  if (w->result == 0 && w->sync_file && w->region->fd >= 0) w->result = mm::sync_file(w->region->fd);
+  w->result = flush_range(w->region, w->addr, w->length, w->sync_file);
 }
 
 void flush_complete(napi_env env, napi_status status, void* data) {
@@ -234,31 +248,21 @@ napi_value js_close(napi_env env, napi_callback_info info) {
 
 // flush(handle, start, length, syncFile) -> 0 | -errno. Waits for the write-back.
 napi_value js_flush(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
   Region* r = nullptr;
   uint64_t start = 0, length = 0;
   bool sync_file = false;
-  if (!get_args(env, info, 4, argv) || !get_range(env, argv, &r, &start, &length) ||
-      !get_bool(env, argv[3], &sync_file)) {
-    return nullptr;
-  }
+  if (!get_flush_args(env, info, &r, &start, &length, &sync_file)) return nullptr;
   if (r->closed.load()) return make_int(env, -EBADF);
-  int rc = length > 0 ? mm::flush(at(r, start), length, true) : 0;
-  if (rc == 0 && sync_file && r->fd >= 0) rc = mm::sync_file(r->fd);
-  return make_int(env, rc);
+  return make_int(env, flush_range(r, at(r, start), length, sync_file));
 }
 
 // flushAsync(handle, start, length, syncFile) -> Promise<0 | -errno>, run on libuv's pool
 // like the fs calls it resembles.
 napi_value js_flush_async(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
   Region* r = nullptr;
   uint64_t start = 0, length = 0;
   bool sync_file = false;
-  if (!get_args(env, info, 4, argv) || !get_range(env, argv, &r, &start, &length) ||
-      !get_bool(env, argv[3], &sync_file)) {
-    return nullptr;
-  }
+  if (!get_flush_args(env, info, &r, &start, &length, &sync_file)) return nullptr;
   napi_value promise = nullptr, name = nullptr;
   FlushWork* w = new FlushWork{r, at(r, start), static_cast<size_t>(length), sync_file};
   if (napi_create_promise(env, &w->deferred, &promise) != napi_ok ||
