@@ -3,11 +3,13 @@
     "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
     "cflags_cc": ["-std=c++17", "-fno-exceptions", "-Wall", "-Wextra", "-Wno-unused-parameter"],
     "cflags": ["-O2"],
-    "defines": ["NAPI_VERSION=8", "_FILE_OFFSET_BITS=64"],
+    "defines": ["_FILE_OFFSET_BITS=64"],
   },
   "targets": [
     {
       "target_name": "memmap",
+      # Node-API version 8 (Node 12.22+, Bun, Deno): nothing newer is linked.
+      "defines": ["NAPI_VERSION=8"],
       "sources": [
         "native/napi/addon.cc",
         "native/napi/glue.cc",
@@ -27,6 +29,8 @@
       "target_name": "memmap_sab",
       "target_conditions": [["_type == 'loadable_module'", {"product_extension": "v8addon"}]],
       "sources": ["native/v8/sab.cc"],
+      # NODE_MODULE_INIT casts its init function to Node's registration type.
+      "cflags_cc": ["-Wno-cast-function-type"],
     },
   ],
 }
