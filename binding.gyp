@@ -1,17 +1,14 @@
 {
-  "target_defaults": {
-    "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
-    "cflags_cc": ["-std=c++17", "-fno-exceptions", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-    "cflags": ["-O2"],
-    "defines": ["_FILE_OFFSET_BITS=64"],
-  },
   "targets": [
     {
+      # The core addon: pure Node-API (version 8), so one binary loads in Node, Bun and Deno.
       "target_name": "memmap",
-      # Node-API version 8 (Node 12.22+, Bun, Deno): nothing newer is linked.
-      "defines": ["NAPI_VERSION=8"],
+      "defines": ["NAPI_VERSION=8", "_FILE_OFFSET_BITS=64"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
+      "cflags_cc": ["-std=c++17", "-fno-exceptions", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "sources": [
         "native/napi/addon.cc",
+        "native/napi/file.cc",
         "native/napi/glue.cc",
         "native/napi/mapping.cc",
         "native/napi/region.cc",
@@ -23,7 +20,8 @@
       ],
     },
     {
-      # The V8-API helper for SharedArrayBuffers on Node 20 and 22 (native/v8/sab.cc). Its
+      # The V8-API helper for SharedArrayBuffers on Node 20 and 22 (native/v8/sab.cc). It keeps
+      # the C++ standard of the Node headers it is built against (C++20 from Node 23 on). Its
       # file does not end in .node, so that node-gyp-build, which loads the first .node file of
       # build/Release, always finds the core addon; src/native.ts loads it with process.dlopen.
       "target_name": "memmap_sab",

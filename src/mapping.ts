@@ -4,12 +4,11 @@
  * @module
  */
 import { constants as bufferConstants } from 'node:buffer';
-import { closeSync, constants, fstatSync, ftruncateSync, openSync, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { closedError, invalidArgType, invalidArgValue, MemmapError, systemError } from './errors.js';
 import { validateBoolean, validateInteger, validateOneOf, validateOptions } from './internal/validate.js';
-import { addon, createSharedArrayBuffer, type Handle, runtimeName } from './native.js';
+import { addon, createSharedArrayBuffer, FileKind, type Handle, runtimeName } from './native.js';
 
 /**
  * How a mapping relates to its file.
@@ -257,7 +256,11 @@ export class Mapping implements Disposable {
   }
 }
 
-/** Resolves the file argument to an fd this call owns, and the path for messages. */
+/**
+ * Resolves the file argument to a descriptor this call owns, and the path for messages.
+ * memmap opens files itself (native openFile) rather than through fs: the descriptor must be
+ * the process's own, and some runtimes' fs hands out resource ids instead.
+ */
 function openTarget(target: unknown, mode: MapMode, create: boolean): { fd: number; path: string | null } {
   if (typeof target === 'number') {
     validateInteger(target, 'file', 0, 0x7fffffff);
@@ -275,11 +278,9 @@ function openTarget(target: unknown, mode: MapMode, create: boolean): { fd: numb
   else if (target instanceof URL) path = fileURLToPath(target);
   else throw invalidArgType('file', 'a path string, a file: URL, a file descriptor or a FileHandle', target);
   if (path.includes('\0')) throw invalidArgValue('file', path, 'must be a string without null bytes');
-  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever. It has no
-  // effect on regular files, the only kind that can be mapped. (libuv adds O_CLOEXEC itself.)
-  let flags = (mode === 'write' ? constants.O_RDWR : constants.O_RDONLY) | constants.O_NONBLOCK;
-  if (create) flags |= constants.O_CREAT;
-  return { fd: openSync(path, flags, 0o666), path };
+  const fd = addon.openFile(path, mode === 'write', create);
+  if (fd < 0) throw systemError(fd, 'open', path);
+  return { fd, path };
 }
 
 function isFileHandle(value: unknown): value is FileHandle {
@@ -291,9 +292,13 @@ function isFileHandle(value: unknown): value is FileHandle {
   );
 }
 
-function checkMappable(stats: Stats, path: string | null): void {
-  if (stats.isDirectory()) throw systemError(-21 /* EISDIR */, 'mmap', path, 'a directory cannot be mapped');
-  if (!stats.isFile()) {
+/** The size of the open file, after checking that it can be mapped. */
+function mappableSize(fd: number, path: string | null): number {
+  const info = addon.fileInfo(fd);
+  if (typeof info === 'number') throw systemError(info, 'fstat', path);
+  const [kind, size] = info;
+  if (kind === FileKind.Directory) throw systemError(-21 /* EISDIR */, 'mmap', path, 'a directory cannot be mapped');
+  if (kind !== FileKind.Regular) {
     throw systemError(
       -19 /* ENODEV */,
       'mmap',
@@ -301,6 +306,7 @@ function checkMappable(stats: Stats, path: string | null): void {
       'only regular files can be mapped, not FIFOs, sockets or devices',
     );
   }
+  return size;
 }
 
 const MMAP_HINTS: Record<number, string> = {
@@ -349,9 +355,7 @@ export function mapFile(file: FileTarget, options?: MapFileOptions): Mapping {
   const { fd, path } = openTarget(file, mode, create);
   let owned = true;
   try {
-    const stats = fstatSync(fd);
-    checkMappable(stats, path);
-    const size = stats.size;
+    const size = mappableSize(fd, path);
     const length = wanted ?? Math.max(size - offset, 0);
     const end = offset + length;
     let grew = false;
@@ -362,7 +366,8 @@ export function mapFile(file: FileTarget, options?: MapFileOptions): Mapping {
           `mapFile: range [${offset}, ${end}) lies past the end of ${path ?? 'the file'} (${size} bytes); pass grow: true to extend the file`,
         );
       }
-      ftruncateSync(fd, end);
+      const rc = addon.resizeFile(fd, end);
+      if (rc < 0) throw systemError(rc, 'ftruncate', path);
       grew = true;
     }
     const parts: Parts = { handle: null, delta: 0, length, offset, mode, path, grew };
@@ -383,7 +388,7 @@ export function mapFile(file: FileTarget, options?: MapFileOptions): Mapping {
     }
     return new Mapping(kCreate, parts);
   } finally {
-    if (owned) closeSync(fd);
+    if (owned) addon.closeFd(fd);
   }
 }
 

@@ -38,7 +38,18 @@ export interface Addon {
   flushAsync(handle: Handle, start: number, length: number, syncFile: boolean): Promise<number>;
   advise(handle: Handle, start: number, length: number, advice: number): number;
   byteSum(bytes: Uint8Array): bigint;
+  openFile(path: string, write: boolean, create: boolean): number;
+  fileInfo(fd: number): Result<[kind: FileKind, size: number]>;
+  resizeFile(fd: number, size: number): number;
+  closeFd(fd: number): number;
   dupFd(fd: number): number;
+}
+
+/** What fileInfo reports a descriptor refers to. */
+export enum FileKind {
+  Regular = 0,
+  Directory = 1,
+  Other = 2,
 }
 
 interface SabHelper {

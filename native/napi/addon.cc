@@ -4,6 +4,7 @@
 #include <node_api.h>
 
 #include "../os/mm.h"
+#include "file.h"
 #include "glue.h"
 #include "mapping.h"
 
@@ -27,6 +28,10 @@ napi_value init(napi_env env, napi_value exports) {
       {"flushAsync", nullptr, js_flush_async, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"advise", nullptr, js_advise, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"byteSum", nullptr, js_byte_sum, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"openFile", nullptr, js_open_file, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"fileInfo", nullptr, js_file_info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"resizeFile", nullptr, js_resize_file, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"closeFd", nullptr, js_close_fd, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"dupFd", nullptr, js_dup_fd, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"pageSize", nullptr, nullptr, nullptr, nullptr, make_int(env, mm::page_size()),
        napi_enumerable, nullptr},

@@ -320,12 +320,4 @@ napi_value js_byte_sum(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// dupFd(fd) -> a close-on-exec duplicate | -errno.
-napi_value js_dup_fd(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  int32_t fd = 0;
-  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], &fd)) return nullptr;
-  return make_int(env, mm::duplicate_fd(fd));
-}
-
 }  // namespace memmap

@@ -18,7 +18,6 @@ napi_value js_flush(napi_env env, napi_callback_info info);
 napi_value js_flush_async(napi_env env, napi_callback_info info);
 napi_value js_advise(napi_env env, napi_callback_info info);
 napi_value js_byte_sum(napi_env env, napi_callback_info info);
-napi_value js_dup_fd(napi_env env, napi_callback_info info);
 
 }  // namespace memmap
 

@@ -1,9 +1,10 @@
-// The Linux implementation of the surface in mm.h. Each function is one system call (two for
-// duplicate_fd's flags) and returns 0 or -errno; see mmap(2), munmap(2), msync(2), madvise(2),
-// fsync(2), fcntl(2).
+// The Linux implementation of the surface in mm.h. Each function is one system call and
+// returns 0 (or a descriptor) or -errno; see open(2), fstat(2), ftruncate(2), mmap(2),
+// munmap(2), msync(2), madvise(2), fsync(2), fcntl(2).
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mm.h"
@@ -24,6 +25,35 @@ size_t page_size() {
   // sysconf is cheap but not free; the value cannot change while the process runs.
   static const size_t size = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   return size;
+}
+
+int open_file(const char* path, bool write, bool create) {
+  int flags = (write ? O_RDWR : O_RDONLY) | O_NONBLOCK | O_CLOEXEC | (create ? O_CREAT : 0);
+  int fd;
+  // open may be interrupted by a signal while it waits on a slow file system; it has no
+  // partial effect, so retrying is safe.
+  do {
+    fd = open(path, flags, 0666);
+  } while (fd < 0 && errno == EINTR);
+  return fd < 0 ? errno_result() : fd;
+}
+
+int file_info(int fd, FileInfo* out) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return errno_result();
+  out->kind = S_ISREG(st.st_mode)   ? FileKind::kRegular
+              : S_ISDIR(st.st_mode) ? FileKind::kDirectory
+                                    : FileKind::kOther;
+  out->size = static_cast<uint64_t>(st.st_size);
+  return 0;
+}
+
+int resize_file(int fd, uint64_t size) {
+  int rc;
+  do {
+    rc = ftruncate(fd, static_cast<off_t>(size));
+  } while (rc != 0 && errno == EINTR);
+  return rc == 0 ? 0 : errno_result();
 }
 
 int map_file(int fd, uint64_t offset, size_t length, Access access, int flags, void** out) {

@@ -7,6 +7,9 @@
 namespace mm {
 
 size_t page_size() { return 4096; }
+int open_file(const char*, bool, bool) { return -ENOSYS; }
+int file_info(int, FileInfo*) { return -ENOSYS; }
+int resize_file(int, uint64_t) { return -ENOSYS; }
 int map_file(int, uint64_t, size_t, Access, int, void**) { return -ENOSYS; }
 int map_anonymous(size_t, bool, int, void**) { return -ENOSYS; }
 int unmap(void*, size_t) { return -ENOSYS; }

@@ -37,8 +37,27 @@ enum class Advice : int {
   kWillNeed = 3,
 };
 
+// What kind of file an open descriptor refers to; only regular files can be mapped.
+enum class FileKind : int { kRegular = 0, kDirectory = 1, kOther = 2 };
+
+struct FileInfo {
+  FileKind kind;
+  uint64_t size;
+};
+
 // The granularity of mapping offsets and protections on this system.
 size_t page_size();
+
+// Opens a file for mapping: read-only, or read-write when `write`; `create` makes it if it is
+// missing (mode 0666 less the umask). The descriptor is close-on-exec and never blocks on
+// open (a FIFO with no writer would otherwise wait forever). Returns the fd or -errno.
+int open_file(const char* path, bool write, bool create);
+
+// The kind and size of an open file.
+int file_info(int fd, FileInfo* out);
+
+// Sets the size of an open file, extending it with zeros or cutting it short.
+int resize_file(int fd, uint64_t size);
 
 // Maps `length` bytes of the open file `fd`, starting at `offset`, which must be a multiple
 // of page_size(). On success stores the address in *out and returns 0.

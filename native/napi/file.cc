@@ -1,0 +1,76 @@
+#include "file.h"
+
+#include <string>
+
+#include "../os/mm.h"
+#include "glue.h"
+
+namespace memmap {
+
+// openFile(path, write, create) -> fd | -errno.
+napi_value js_open_file(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  bool write = false, create = false;
+  size_t length = 0;
+  if (!get_args(env, info, 3, argv) || !get_bool(env, argv[1], &write) ||
+      !get_bool(env, argv[2], &create)) {
+    return nullptr;
+  }
+  if (napi_get_value_string_utf8(env, argv[0], nullptr, 0, &length) != napi_ok) {
+    return fail(env, "openFile expects a path string");
+  }
+  std::string path(length, '\0');
+  if (napi_get_value_string_utf8(env, argv[0], path.data(), length + 1, &length) != napi_ok) {
+    return fail(env, "openFile could not read the path");
+  }
+  return make_int(env, mm::open_file(path.c_str(), write, create));
+}
+
+// fileInfo(fd) -> [kind, size] | -errno; kind 0 regular, 1 directory, 2 anything else.
+napi_value js_file_info(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t fd = 0;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], &fd)) return nullptr;
+  mm::FileInfo file{};
+  int rc = mm::file_info(fd, &file);
+  if (rc < 0) return make_int(env, rc);
+  napi_value result = nullptr, size = nullptr;
+  // Sizes above 2^53 cannot be exact in a double; no file system produces them in practice.
+  if (napi_create_array_with_length(env, 2, &result) != napi_ok ||
+      napi_create_double(env, static_cast<double>(file.size), &size) != napi_ok ||
+      napi_set_element(env, result, 0, make_int(env, static_cast<int>(file.kind))) != napi_ok ||
+      napi_set_element(env, result, 1, size) != napi_ok) {
+    return fail(env, "could not describe the file");
+  }
+  return result;
+}
+
+// resizeFile(fd, size) -> 0 | -errno.
+napi_value js_resize_file(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t fd = 0;
+  uint64_t size = 0;
+  if (!get_args(env, info, 2, argv) || !get_int(env, argv[0], &fd) ||
+      !get_size(env, argv[1], &size)) {
+    return nullptr;
+  }
+  return make_int(env, mm::resize_file(fd, size));
+}
+
+// closeFd(fd) -> 0 | -errno.
+napi_value js_close_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t fd = 0;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], &fd)) return nullptr;
+  return make_int(env, mm::close_fd(fd));
+}
+
+// dupFd(fd) -> a close-on-exec duplicate | -errno.
+napi_value js_dup_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t fd = 0;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], &fd)) return nullptr;
+  return make_int(env, mm::duplicate_fd(fd));
+}
+
+}  // namespace memmap
