@@ -1,0 +1,192 @@
+// The smoke suite: every public entry point of memmap once, with asserted results, in plain
+// JavaScript so that it runs unchanged under Node, Bun and Deno. test/runtimes/matrix.ts runs
+// it under each runtime; `node test/runtimes/smoke.mjs` runs it here.
+//
+// It ends with the line 'N passed, N failed' and a line 'features: {...}' that the matrix
+// reads to fill the README's runtime table.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const memmapUrl = new URL('../../dist/src/index.js', import.meta.url).href;
+const { MemmapError, mapAnonymous, mapFile, pageSize } = await import(memmapUrl);
+
+const dir = mkdtempSync(join(tmpdir(), 'memmap-smoke-'));
+const results = [];
+const features = {};
+
+async function check(name, fn) {
+  try {
+    await fn();
+    results.push({ name, ok: true });
+  } catch (error) {
+    results.push({ name, ok: false, error });
+  }
+}
+
+function throwsCode(fn, code) {
+  assert.throws(fn, (e) => e.code === code);
+}
+
+function fileWith(name, data) {
+  const path = join(dir, name);
+  writeFileSync(path, data);
+  return path;
+}
+
+await check("mapFile 'read': the file's bytes, zero copy", () => {
+  const data = Buffer.alloc(3 * pageSize + 5);
+  for (let i = 0; i < data.length; i++) data[i] = i % 251;
+  const m = mapFile(fileWith('read.bin', data));
+  assert.ok(m.buffer.equals(data));
+  assert.equal(m.mode, 'read');
+  m.close();
+});
+
+await check("mapFile 'write': writes reach the file; flush and flushAsync", async () => {
+  const path = fileWith('write.bin', Buffer.alloc(2 * pageSize));
+  const m = mapFile(path, { mode: 'write' });
+  m.buffer.write('smoke', 4100);
+  m.flush();
+  await m.flushAsync({ offset: 4000, length: 200 });
+  assert.equal(readFileSync(path).toString('latin1', 4100, 4105), 'smoke');
+  m.close();
+});
+
+await check("mapFile 'copy': the file never changes", () => {
+  const path = fileWith('copy.bin', 'unchanged');
+  const m = mapFile(path, { mode: 'copy' });
+  m.buffer.fill(0);
+  assert.equal(m.buffer[0], 0);
+  m.close();
+  assert.equal(readFileSync(path, 'utf8'), 'unchanged');
+});
+
+await check('mapFile at unaligned offsets, grow, and an empty file', () => {
+  const path = fileWith('offsets.bin', Buffer.from('0123456789'.repeat(1000)));
+  for (const offset of [1, 4095, 4097, 9990]) {
+    const m = mapFile(path, { offset, length: 10 });
+    assert.equal(m.buffer.toString(), '0123456789'.repeat(1001).slice(offset % 10, (offset % 10) + 10));
+    m.close();
+  }
+  const grown = mapFile(path, { mode: 'write', offset: 20000, length: 10, grow: true });
+  assert.equal(statSync(path).size, 20010);
+  grown.close();
+  const empty = mapFile(fileWith('empty.bin', ''));
+  assert.equal(empty.length, 0);
+  empty.close();
+});
+
+await check('mapAnonymous: private and shared zero-filled memory', () => {
+  const priv = mapAnonymous(pageSize + 1);
+  assert.equal(priv.buffer.indexOf(1), -1);
+  priv.buffer.fill(3);
+  priv.close();
+  const shared = mapAnonymous(pageSize, { shared: true });
+  shared.buffer[0] = 9;
+  assert.equal(shared.buffer[0], 9);
+  shared.close();
+});
+
+await check('close: detaches the Buffer; later calls throw ERR_MEMMAP_CLOSED', () => {
+  const m = mapFile(fileWith('close.bin', 'closing'));
+  const buffer = m.buffer;
+  m.close();
+  m.close();
+  assert.equal(buffer.length, 0);
+  assert.equal(buffer[0], undefined);
+  throwsCode(() => m.buffer, 'ERR_MEMMAP_CLOSED');
+  throwsCode(() => m.flush(), 'ERR_MEMMAP_CLOSED');
+});
+
+await check('errors: Node-style system errors and argument errors', () => {
+  assert.throws(
+    () => mapFile(join(dir, 'missing')),
+    (e) => e.code === 'ENOENT' && e.syscall === 'open' && e.errno < 0,
+  );
+  throwsCode(() => mapFile(dir), 'EISDIR');
+  throwsCode(() => mapFile(fileWith('short.bin', 'x'), { length: 2 }), 'ERR_MEMMAP_OUT_OF_RANGE');
+  throwsCode(() => mapFile(join(dir, 'short.bin'), { offset: 1n }), 'ERR_INVALID_ARG_TYPE');
+  throwsCode(() => mapFile(join(dir, 'short.bin'), { offset: -1 }), 'ERR_OUT_OF_RANGE');
+  throwsCode(() => mapFile(join(dir, 'short.bin'), { lenght: 1 }), 'ERR_INVALID_ARG_VALUE');
+  const fd = openSync(join(dir, 'short.bin'), 'r');
+  throwsCode(() => mapFile(fd, { mode: 'write' }), 'EACCES');
+  closeSync(fd);
+});
+
+await check('sharedBuffer: Atomics on the mapping, or ERR_MEMMAP_UNSUPPORTED naming the runtime', () => {
+  const m = mapFile(fileWith('shared.bin', Buffer.alloc(pageSize)), { mode: 'write' });
+  try {
+    const shared = m.sharedBuffer();
+    Atomics.add(new Int32Array(shared), 0, 5);
+    assert.equal(m.buffer.readInt32LE(0), 5);
+    features.sharedBuffer = true;
+    // Which of the two ways made it (src/native.ts): the runtime's Node-API call, or the
+    // V8 helper addon. Asked of the core addon directly: undefined means the helper was used.
+    const core = createRequire(import.meta.url)('../../build/Release/memmap.node');
+    const probe = core.mapAnonymous(pageSize, true, 0);
+    features.sharedBufferVia = core.sharedView(probe, 0, pageSize) === undefined ? 'V8 helper' : 'Node-API';
+    core.close(probe);
+    m.close();
+    assert.equal(new Int32Array(shared)[0], 0, 'a stale SharedArrayBuffer reads zeros after close');
+  } catch (error) {
+    if (!(error instanceof MemmapError) || error.code !== 'ERR_MEMMAP_UNSUPPORTED') throw error;
+    assert.match(error.message, /Bun|Deno|Node/);
+    features.sharedBuffer = false;
+    m.close();
+  }
+});
+
+if (!process.versions.bun && !process.versions.deno) {
+  await check('the V8 helper addon (the fallback for Node.js without the Node-API call) works here', () => {
+    // Loaded and driven directly, as src/native.ts does when the runtime lacks the call.
+    const require = createRequire(import.meta.url);
+    const core = require('../../build/Release/memmap.node');
+    const helper = { exports: {} };
+    process.dlopen(helper, new URL('../../build/Release/memmap_sab.v8addon', import.meta.url).pathname);
+    const handle = core.mapAnonymous(pageSize, true, 0);
+    const [address, deleter, hint] = core.sharedViewParts(handle, 0, pageSize);
+    const shared = helper.exports.create(address, pageSize, deleter, hint);
+    new Uint8Array(shared)[3] = 33;
+    assert.equal(shared.byteLength, pageSize);
+    assert.equal(new Uint8Array(shared)[3], 33);
+    core.close(handle);
+    assert.equal(new Uint8Array(shared)[3], 0, 'zeros after close');
+    features.v8Helper = true;
+  });
+}
+
+await check('another process of the same runtime sees writes through its own mapping', () => {
+  const path = fileWith('cross.bin', Buffer.alloc(pageSize));
+  const m = mapFile(path, { mode: 'write' });
+  m.buffer.write('parent wrote this');
+  const child = JSON.parse(process.env.MEMMAP_SMOKE_CHILD ?? '[]');
+  const script = join(dir, 'child.mjs');
+  writeFileSync(
+    script,
+    `const { mapFile } = await import(${JSON.stringify(memmapUrl)});
+     const m = mapFile(${JSON.stringify(path)}, { mode: 'write' });
+     process.stdout.write(m.buffer.toString('latin1', 0, 17));
+     m.buffer.write('child wrote this', 100);
+     m.close();`,
+  );
+  const run = spawnSync(process.execPath, [...child, script], { encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stdout, 'parent wrote this');
+  assert.equal(m.buffer.toString('latin1', 100, 116), 'child wrote this');
+  m.close();
+});
+
+rmSync(dir, { recursive: true, force: true });
+
+const failed = results.filter((r) => !r.ok);
+for (const r of results) {
+  console.log(`${r.ok ? 'ok' : 'FAILED'} - ${r.name}`);
+  if (!r.ok) console.log(String(r.error?.stack ?? r.error).replace(/^/gm, '    '));
+}
+console.log(`features: ${JSON.stringify(features)}`);
+console.log(`${results.length - failed.length} passed, ${failed.length} failed`);
+process.exitCode = failed.length === 0 ? 0 : 1;
