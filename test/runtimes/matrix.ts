@@ -294,9 +294,9 @@ function main(): number {
   const failed = outcomes.filter(
     (o) => o.problem !== null || (o.suite?.failed ?? 0) > 0 || o.smoke === null || o.smoke.failed > 0,
   );
-  log(
-    failed.length === 0 ? 'runtime matrix: every runtime passed' : `runtime matrix: ${failed.length} runtime(s) FAILED`,
-  );
+  for (const o of failed) log(`FAILED: ${o.runtime} ${o.version} (logs in ${logs})`);
+  // The closing line CI reads: one count per runtime.
+  log(`runtimes: ${outcomes.length - failed.length} passed, ${failed.length} failed`);
   return failed.length === 0 ? 0 : 1;
 }
 
