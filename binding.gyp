@@ -15,8 +15,11 @@
         "native/os/bytesum.cc",
       ],
       "conditions": [
-        ["OS == 'linux'", {"sources": ["native/os/map_linux.cc"], "libraries": ["-ldl"]}],
-        ["OS != 'linux'", {"sources": ["native/os/map_stub.cc"]}],
+        ["OS == 'linux'", {
+          "sources": ["native/os/map_linux.cc", "native/os/guard_linux.cc"],
+          "libraries": ["-ldl"],
+        }],
+        ["OS != 'linux'", {"sources": ["native/os/map_stub.cc", "native/os/guard_stub.cc"]}],
       ],
     },
     {

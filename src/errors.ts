@@ -18,6 +18,8 @@ export type MemmapErrorCode =
   | 'ERR_MEMMAP_CLOSED'
   /** A range lies outside the file or the mapping. */
   | 'ERR_MEMMAP_OUT_OF_RANGE'
+  /** The file shrank under the mapping, or a page of it could not be read. */
+  | 'ERR_MEMMAP_TRUNCATED'
   /** This runtime or platform cannot do what was asked. */
   | 'ERR_MEMMAP_UNSUPPORTED';
 
@@ -72,6 +74,18 @@ export function systemError(
 /** The error a closed mapping answers every call with. */
 export function closedError(what: string): MemmapError {
   return new MemmapError('ERR_MEMMAP_CLOSED', `${what}: the mapping is closed`);
+}
+
+/** The error a mapping whose file shrank under it answers every call with. */
+export function truncatedError(what: string, path: string | null): MemmapError {
+  return new MemmapError(
+    'ERR_MEMMAP_TRUNCATED',
+    `${what}: ${path ?? 'the file'} shrank under the mapping or could not be read; the pages that are gone read as zeros. ${
+      what === 'close'
+        ? 'The mapping is released all the same'
+        : 'Call remap() to map the file at its current size, or close() the mapping'
+    }`,
+  );
 }
 
 interface CodedError extends Error {

@@ -8,6 +8,8 @@
 
 export type { MemmapErrorCode, SystemCallError } from './errors.js';
 export { MemmapError } from './errors.js';
+export type { FaultStats } from './introspect.js';
+export { faultStats } from './introspect.js';
 export type { Advice, FileTarget, MapAnonymousOptions, MapFileOptions, MapMode, RangeOptions } from './mapping.js';
 export { Mapping, mapAnonymous, mapFile } from './mapping.js';
 export { pageSize } from './system.js';

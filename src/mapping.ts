@@ -6,7 +6,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import type { FileHandle } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { closedError, invalidArgType, invalidArgValue, MemmapError, systemError } from './errors.js';
+import { closedError, invalidArgType, invalidArgValue, MemmapError, systemError, truncatedError } from './errors.js';
 import { validateBoolean, validateInteger, validateOneOf, validateOptions } from './internal/validate.js';
 import { addon, createSharedArrayBuffer, FileKind, type Handle, runtimeName } from './native.js';
 
@@ -84,7 +84,7 @@ const kMaxLength = bufferConstants.MAX_LENGTH;
 const kCreate = Symbol('memmap.create');
 
 interface Parts {
-  handle: Handle | null;
+  handle: Handle;
   /** Bytes between the page-aligned start of the region and the first byte handed out. */
   delta: number;
   length: number;
@@ -93,6 +93,7 @@ interface Parts {
   path: string | null;
   /** The mapping grew its file, whose new size flush() must make durable. */
   grew: boolean;
+  anonymous: boolean;
 }
 
 /**
@@ -100,25 +101,28 @@ interface Parts {
  * {@link mapAnonymous}; release it with {@link Mapping.close} (or `using`).
  *
  * Safety: another process can change a shared file under a mapping at any time; what this
- * process reads is whatever the file holds at that moment. Coordinate writers with a lock.
+ * process reads is whatever the file holds at that moment. Coordinate writers with a lock. If
+ * the file shrinks, the pages past its new end read as zeros, {@link Mapping.faulted} turns
+ * true and the next call reports ERR_MEMMAP_TRUNCATED: the process does not die.
  */
 export class Mapping implements Disposable {
   #handle: Handle | null;
   #delta: number;
   #grew: boolean;
+  #length: number;
   #arrayBuffer: ArrayBuffer | null = null;
   #buffer: Buffer | null = null;
   #shared: SharedArrayBuffer | null = null;
   #closed = false;
+  #faulted = false;
 
-  /** Bytes mapped. */
-  readonly length: number;
   /** Where the mapping starts in its file, in bytes (0 for anonymous memory). */
   readonly offset: number;
   /** How the mapping relates to its file; anonymous memory is `'write'` if shared, else `'copy'`. */
   readonly mode: MapMode;
   /** The file's path when it was mapped by path, otherwise null. */
   readonly path: string | null;
+  readonly #anonymous: boolean;
 
   /** @internal Use {@link mapFile} or {@link mapAnonymous}. */
   constructor(token: symbol, parts: Parts) {
@@ -130,10 +134,16 @@ export class Mapping implements Disposable {
     this.#handle = parts.handle;
     this.#delta = parts.delta;
     this.#grew = parts.grew;
-    this.length = parts.length;
+    this.#length = parts.length;
     this.offset = parts.offset;
     this.mode = parts.mode;
     this.path = parts.path;
+    this.#anonymous = parts.anonymous;
+  }
+
+  /** Bytes mapped. Changes only through {@link Mapping.remap}. */
+  get length(): number {
+    return this.#length;
   }
 
   /** True once {@link Mapping.close} was called. */
@@ -142,25 +152,36 @@ export class Mapping implements Disposable {
   }
 
   /**
+   * True once the file shrank under the mapping (or a page of it could not be read) and an
+   * access touched a page that is gone. Such pages read as zeros; every call but
+   * {@link Mapping.remap} and {@link Mapping.close} then throws ERR_MEMMAP_TRUNCATED.
+   */
+  get faulted(): boolean {
+    if (!this.#faulted && this.#handle !== null && addon.faults(this.#handle) > 0) this.#faulted = true;
+    return this.#faulted;
+  }
+
+  /**
    * The mapped bytes as a Buffer: zero copy, so every Buffer method, typed-array view,
    * TextDecoder and hash update works on the file's memory directly. The same Buffer on
-   * every access. Detached (length 0) once the mapping is closed.
-   * @throws MemmapError ERR_MEMMAP_CLOSED after close().
+   * every access until {@link Mapping.remap}. Detached (length 0) once the mapping is closed.
+   * @throws MemmapError ERR_MEMMAP_CLOSED after close(); ERR_MEMMAP_TRUNCATED after a fault;
+   * ERR_MEMMAP_OUT_OF_RANGE when the mapping is larger than a Buffer can be.
    */
   get buffer(): Buffer {
-    this.#checkOpen('buffer');
+    this.#check('buffer');
     if (this.#buffer === null) {
-      if (this.#handle === null) {
+      if (this.#handle === null || this.#length === 0) {
         this.#buffer = Buffer.alloc(0);
       } else {
-        if (this.length > kMaxLength) {
+        if (this.#length > kMaxLength) {
           throw new MemmapError(
             'ERR_MEMMAP_OUT_OF_RANGE',
-            `buffer: a Buffer holds at most ${kMaxLength} bytes on ${runtimeName()} and this mapping has ${this.length}; map the file in ranges of at most that size, or use sharedBuffer()`,
+            `buffer: a Buffer holds at most ${kMaxLength} bytes on ${runtimeName()} and this mapping has ${this.#length}; map the file in ranges of at most that size, or use sharedBuffer()`,
           );
         }
-        this.#arrayBuffer = addon.view(this.#handle, this.#delta, this.length);
-        this.#buffer = Buffer.from(this.#arrayBuffer, 0, this.length);
+        this.#arrayBuffer = addon.view(this.#handle, this.#delta, this.#length);
+        this.#buffer = Buffer.from(this.#arrayBuffer, 0, this.#length);
       }
     }
     return this.#buffer;
@@ -168,18 +189,19 @@ export class Mapping implements Disposable {
 
   /**
    * The mapped bytes as a SharedArrayBuffer, for Atomics and for handing to worker threads
-   * with postMessage. The same object on every call. A SharedArrayBuffer cannot be detached:
-   * after close() it reads zeros until it is garbage collected, and the file is released at once.
-   * @throws MemmapError ERR_MEMMAP_CLOSED after close(); ERR_MEMMAP_UNSUPPORTED on a runtime
-   * that cannot wrap mapped memory in a SharedArrayBuffer (Bun and Deno today).
+   * with postMessage. The same object on every call until {@link Mapping.remap}. A
+   * SharedArrayBuffer cannot be detached: after close() it reads zeros until it is garbage
+   * collected, and the file is released at once.
+   * @throws MemmapError ERR_MEMMAP_CLOSED after close(); ERR_MEMMAP_TRUNCATED after a fault;
+   * ERR_MEMMAP_UNSUPPORTED on a runtime that cannot wrap mapped memory in a SharedArrayBuffer.
    */
   sharedBuffer(): SharedArrayBuffer {
-    this.#checkOpen('sharedBuffer');
+    this.#check('sharedBuffer');
     if (this.#shared === null) {
       this.#shared =
-        this.#handle === null
+        this.#handle === null || this.#length === 0
           ? new SharedArrayBuffer(0)
-          : createSharedArrayBuffer(this.#handle, this.#delta, this.length);
+          : createSharedArrayBuffer(this.#handle, this.#delta, this.#length);
     }
     return this.#shared;
   }
@@ -188,15 +210,14 @@ export class Mapping implements Disposable {
    * Writes the dirty pages of a range back to the file and waits until they are on storage
    * (msync MS_SYNC; the range is widened to whole pages). If this mapping grew the file, the
    * new size is made durable too (fsync). Nothing to do for `'read'` and `'copy'` mappings.
-   * @throws MemmapError ERR_MEMMAP_CLOSED, ERR_MEMMAP_OUT_OF_RANGE; a SystemError (EIO, ...)
-   * if the write-back failed.
+   * @throws MemmapError ERR_MEMMAP_CLOSED, ERR_MEMMAP_TRUNCATED, ERR_MEMMAP_OUT_OF_RANGE; a
+   * SystemError (EIO, ...) if the write-back failed.
    */
   flush(range?: RangeOptions): void {
     const [start, length] = this.#range(range, 'flush');
     if (this.#handle === null || this.mode !== 'write') return;
     const rc = addon.flush(this.#handle, start, length, this.#grew);
-    if (rc < 0) throw systemError(rc, 'msync', this.path);
-    this.#grew = false;
+    this.#settle(rc, 'flush');
   }
 
   /**
@@ -207,25 +228,68 @@ export class Mapping implements Disposable {
     const [start, length] = this.#range(range, 'flushAsync');
     if (this.#handle === null || this.mode !== 'write') return;
     const rc = await addon.flushAsync(this.#handle, start, length, this.#grew);
-    if (rc < 0) throw systemError(rc, 'msync', this.path);
-    this.#grew = false;
+    this.#settle(rc, 'flushAsync');
   }
 
   /**
-   * Unmaps now. The Buffer handed out is detached (reads give undefined, length 0); a
-   * SharedArrayBuffer reads zeros from now on. Calling it again does nothing. A mapping never
-   * closed is released when it and every view of it have been garbage collected.
+   * Maps the file again at its current size, for readers that follow a growing file and for
+   * recovering a mapping whose file shrank. The old Buffer is detached and the old
+   * SharedArrayBuffer reads zeros; {@link Mapping.buffer} and {@link Mapping.sharedBuffer}
+   * then hand out views of the new mapping. `length` defaults to the end of the file.
+   * @throws MemmapError ERR_MEMMAP_CLOSED; ERR_MEMMAP_OUT_OF_RANGE if `length` reaches past the
+   * end of the file; ERR_MEMMAP_UNSUPPORTED for anonymous memory, which has no file to follow.
+   * @example
+   * using log = mapFile('app.log');
+   * // ... later, after the writer appended:
+   * log.remap();
+   */
+  remap(options?: { length?: number }): void {
+    const opts = validateOptions(options, 'options', ['length'] as const);
+    const wanted = opts.length === undefined ? undefined : validateInteger(opts.length, 'options.length');
+    if (this.#closed) throw closedError('remap');
+    if (this.#anonymous || this.#handle === null) {
+      throw new MemmapError('ERR_MEMMAP_UNSUPPORTED', 'remap: anonymous memory has no file to map again');
+    }
+    const fd = addon.fd(this.#handle);
+    const size = mappableSize(fd, this.path);
+    const length = wanted ?? Math.max(size - this.offset, 0);
+    if (this.offset + length > size) {
+      throw new MemmapError(
+        'ERR_MEMMAP_OUT_OF_RANGE',
+        `remap: range [${this.offset}, ${this.offset + length}) lies past the end of ${this.path ?? 'the file'} (${size} bytes)`,
+      );
+    }
+    const handle = addon.remapFile(
+      this.#handle,
+      this.offset - this.#delta,
+      regionLength(this.#delta, length),
+      ACCESS[this.mode],
+      0,
+    );
+    if (typeof handle === 'number') throw systemError(handle, 'mmap', this.path, MMAP_HINTS[handle]);
+    this.#dropViews();
+    this.#handle = handle;
+    this.#length = length;
+    this.#faulted = false;
+  }
+
+  /**
+   * Unmaps now and closes the mapping's file descriptor. The Buffer handed out is detached
+   * (reads give undefined, length 0); a SharedArrayBuffer reads zeros from now on. Calling it
+   * again does nothing. A mapping never closed is released when it and every view of it have
+   * been garbage collected.
+   * @throws MemmapError ERR_MEMMAP_TRUNCATED if the mapping had faulted (everything is
+   * released all the same).
    */
   close(): void {
     if (this.#closed) return;
+    const faulted = this.faulted;
     this.#closed = true;
-    if (this.#arrayBuffer !== null) addon.detach(this.#arrayBuffer);
-    this.#arrayBuffer = null;
-    this.#buffer = null;
-    this.#shared = null;
+    this.#dropViews();
     if (this.#handle === null) return;
     const rc = addon.close(this.#handle);
     this.#handle = null;
+    if (faulted) throw truncatedError('close', this.path);
     if (rc < 0) throw systemError(rc, 'munmap', this.path);
   }
 
@@ -234,26 +298,49 @@ export class Mapping implements Disposable {
     this.close();
   }
 
-  #checkOpen(what: string): void {
+  #dropViews(): void {
+    if (this.#arrayBuffer !== null) addon.detach(this.#arrayBuffer);
+    this.#arrayBuffer = null;
+    this.#buffer = null;
+    this.#shared = null;
+  }
+
+  #check(what: string): void {
     if (this.#closed) throw closedError(what);
+    if (this.faulted) throw truncatedError(what, this.path);
+  }
+
+  /** Turns a flush's result into an error, if it is one. */
+  #settle(rc: number, what: string): void {
+    if (this.faulted) throw truncatedError(what, this.path);
+    if (rc < 0) throw systemError(rc, 'msync', this.path);
+    this.#grew = false;
   }
 
   /** Validates a range of this mapping and returns it page-aligned, relative to the region. */
   #range(options: unknown, what: string): [number, number] {
     const opts = validateOptions(options, 'options', RANGE_OPTIONS);
     const offset = opts.offset === undefined ? 0 : validateInteger(opts.offset, 'options.offset');
-    const end = opts.length === undefined ? this.length : offset + validateInteger(opts.length, 'options.length');
-    this.#checkOpen(what);
-    if (offset > this.length || end > this.length) {
+    const end = opts.length === undefined ? this.#length : offset + validateInteger(opts.length, 'options.length');
+    this.#check(what);
+    if (offset > this.#length || end > this.#length) {
       throw new MemmapError(
         'ERR_MEMMAP_OUT_OF_RANGE',
-        `${what}: range [${offset}, ${end}) lies outside the mapping of ${this.length} bytes`,
+        `${what}: range [${offset}, ${end}) lies outside the mapping of ${this.#length} bytes`,
       );
     }
     const start = this.#delta + offset;
     const aligned = start - (start % pageSize);
     return [aligned, end === offset ? 0 : this.#delta + end - aligned];
   }
+}
+
+/**
+ * Bytes to map for `length` bytes starting `delta` bytes into a page. An empty range still
+ * maps one page, so that the mapping keeps its file open for remap().
+ */
+function regionLength(delta: number, length: number): number {
+  return length === 0 ? pageSize : delta + length;
 }
 
 /**
@@ -279,7 +366,7 @@ function openTarget(target: unknown, mode: MapMode, create: boolean): { fd: numb
   else throw invalidArgType('file', 'a path string, a file: URL, a file descriptor or a FileHandle', target);
   if (path.includes('\0')) throw invalidArgValue('file', path, 'must be a string without null bytes');
   const fd = addon.openFile(path, mode === 'write', create);
-  if (fd < 0) throw systemError(fd, 'open', path);
+  if (fd < 0) throw systemError(fd, 'open', path, OPEN_HINTS[fd]);
   return { fd, path };
 }
 
@@ -308,6 +395,13 @@ function mappableSize(fd: number, path: string | null): number {
   }
   return size;
 }
+
+const DESCRIPTORS_HINT =
+  'close() mappings you no longer need: each keeps a file descriptor, and a forgotten one keeps it until it is garbage collected';
+const OPEN_HINTS: Record<number, string> = {
+  [-24 /* EMFILE */]: DESCRIPTORS_HINT,
+  [-23 /* ENFILE */]: DESCRIPTORS_HINT,
+};
 
 const MMAP_HINTS: Record<number, string> = {
   [-13 /* EACCES */]:
@@ -370,23 +464,24 @@ export function mapFile(file: FileTarget, options?: MapFileOptions): Mapping {
       if (rc < 0) throw systemError(rc, 'ftruncate', path);
       grew = true;
     }
-    const parts: Parts = { handle: null, delta: 0, length, offset, mode, path, grew };
-    if (length > 0) {
-      const delta = offset % pageSize;
-      const handle = addon.mapFile(fd, offset - delta, delta + length, ACCESS[mode], populate ? FLAG_POPULATE : 0);
-      if (typeof handle === 'number') throw systemError(handle, 'mmap', path, MMAP_HINTS[handle]);
-      owned = false; // the region owns fd now and closes it when it is released
-      parts.handle = handle;
-      parts.delta = delta;
-      if (advice !== undefined) {
-        const rc = addon.advise(handle, 0, delta + length, ADVICE[advice]);
-        if (rc < 0) {
-          addon.close(handle);
-          throw systemError(rc, 'madvise', path);
-        }
+    const delta = offset % pageSize;
+    const handle = addon.mapFile(
+      fd,
+      offset - delta,
+      regionLength(delta, length),
+      ACCESS[mode],
+      populate && length > 0 ? FLAG_POPULATE : 0,
+    );
+    if (typeof handle === 'number') throw systemError(handle, 'mmap', path, MMAP_HINTS[handle]);
+    owned = false; // the region owns fd now and closes it when it is released
+    if (advice !== undefined && length > 0) {
+      const rc = addon.advise(handle, 0, delta + length, ADVICE[advice]);
+      if (rc < 0) {
+        addon.close(handle);
+        throw systemError(rc, 'madvise', path);
       }
     }
-    return new Mapping(kCreate, parts);
+    return new Mapping(kCreate, { handle, delta, length, offset, mode, path, grew, anonymous: false });
   } finally {
     if (owned) addon.closeFd(fd);
   }
@@ -418,5 +513,6 @@ export function mapAnonymous(length: number, options?: MapAnonymousOptions): Map
     mode: shared ? 'write' : 'copy',
     path: null,
     grew: false,
+    anonymous: true,
   });
 }

@@ -28,6 +28,10 @@ export interface Addon {
   readonly pageSize: number;
   mapFile(fd: number, offset: number, length: number, access: number, flags: number): Result<Handle>;
   mapAnonymous(length: number, shared: boolean, flags: number): Result<Handle>;
+  remapFile(handle: Handle, offset: number, length: number, access: number, flags: number): Result<Handle>;
+  faults(handle: Handle): number;
+  faultsAbsorbed(): number;
+  fd(handle: Handle): number;
   view(handle: Handle, start: number, length: number): ArrayBuffer;
   detach(buffer: ArrayBuffer): void;
   sharedView(handle: Handle, start: number, length: number): SharedArrayBuffer | undefined;

@@ -3,6 +3,7 @@
 // Deno; see mapping.cc for the one experimental call, looked up at run time.
 #include <node_api.h>
 
+#include "../os/guard.h"
 #include "../os/mm.h"
 #include "file.h"
 #include "glue.h"
@@ -13,9 +14,19 @@ namespace memmap {
 namespace {
 
 napi_value init(napi_env env, napi_value exports) {
+  // The fault guard goes in when the addon loads, so that it is in place before the first
+  // mapping; mapFile checks it again in case another handler replaced it since.
+  mm::guard_install();
   const napi_property_descriptor functions[] = {
       {"mapFile", nullptr, js_map_file, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"mapAnonymous", nullptr, js_map_anonymous, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"remapFile", nullptr, js_remap_file, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"faults", nullptr, js_faults, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"fd", nullptr, js_region_fd, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"regionCounts", nullptr, js_region_counts, nullptr, nullptr, nullptr, napi_enumerable,
+       nullptr},
+      {"faultsAbsorbed", nullptr, js_faults_absorbed, nullptr, nullptr, nullptr, napi_enumerable,
+       nullptr},
       {"view", nullptr, js_view, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"detach", nullptr, js_detach, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"sharedView", nullptr, js_shared_view, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

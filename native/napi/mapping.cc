@@ -11,6 +11,7 @@
 
 #include <cstdint>
 
+#include "../os/guard.h"
 #include "../os/mm.h"
 #include "glue.h"
 #include "region.h"
@@ -19,15 +20,39 @@ namespace memmap {
 
 namespace {
 
-void finalize_handle(napi_env, void* data, void*) { region_release(static_cast<Region*>(data)); }
+// What a mapping costs beyond the JavaScript objects that reach it: its pages (counted up to
+// 1 MiB, since file pages are not heap memory and a huge figure would make every collection
+// a full one), plus a descriptor and a kernel mapping, which are scarce. Reporting it makes
+// the garbage collector come round for forgotten mappings before the process runs out of
+// descriptors.
+int64_t external_cost(size_t size) {
+  constexpr int64_t kFixed = 64 * 1024, kPagesCap = 1024 * 1024;
+  return kFixed + (static_cast<int64_t>(size) < kPagesCap ? static_cast<int64_t>(size) : kPagesCap);
+}
 
-void finalize_view(napi_env, void*, void* hint) { region_release(static_cast<Region*>(hint)); }
+void report(napi_env env, Region* r, int64_t bytes) {
+  int64_t total = 0;
+  napi_adjust_external_memory(env, bytes, &total);
+  r->reported += bytes;
+}
+
+void finalize_handle(napi_env env, void* data, void*) {
+  Region* r = static_cast<Region*>(data);
+  if (r->reported != 0) report(env, r, -r->reported);
+  region_release(r);
+}
+
+void finalize_view(napi_env, void*, void* hint) {
+  Region* r = static_cast<Region*>(hint);
+  r->views.fetch_sub(1, std::memory_order_acq_rel);
+  region_release(r);
+}
 
 // The deleter a SharedArrayBuffer backing store calls when its last view is gone. V8 and Node
 // may call it on any thread, which is why it only touches atomics and makes system calls.
 void release_shared_view(void*, size_t, void* hint) {
   Region* r = static_cast<Region*>(hint);
-  r->shared_views.fetch_sub(1, std::memory_order_acq_rel);
+  r->views.fetch_sub(1, std::memory_order_acq_rel);
   region_release(r);
 }
 
@@ -41,10 +66,30 @@ napi_value wrap_region(napi_env env, Region* r) {
     return fail(env, "could not create a mapping handle");
   }
   if (!tag_region_handle(env, handle)) return fail(env, "could not tag a mapping handle");
+  report(env, r, external_cost(r->size));
   return handle;
 }
 
 uint8_t* at(const Region* r, uint64_t start) { return static_cast<uint8_t*>(r->base) + start; }
+
+// Maps a file range and registers it with the fault guard; a range the guard cannot watch is
+// not handed out. On success *out owns fd.
+int map_guarded(int fd, uint64_t offset, size_t length, mm::Access access, int flags,
+                Region** out) {
+  int rc = mm::guard_install();
+  if (rc < 0) return rc;
+  void* addr = nullptr;
+  rc = mm::map_file(fd, offset, length, access, flags, &addr);
+  if (rc < 0) return rc;
+  int slot = mm::guard_register(addr, length, access != mm::Access::kRead);
+  if (slot < 0) {
+    mm::unmap(addr, length);
+    return slot;
+  }
+  *out = new Region(addr, length, fd);
+  (*out)->guard_slot = slot;
+  return 0;
+}
 
 // Reads (handle, start, length) and checks the range; false with an exception pending if the
 // arguments are wrong.
@@ -130,10 +175,73 @@ napi_value js_map_file(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   if (access < 0 || access > 2 || length == 0) return fail(env, "bad mapFile arguments");
-  void* addr = nullptr;
-  int rc = mm::map_file(fd, offset, length, static_cast<mm::Access>(access), flags, &addr);
+  Region* r = nullptr;
+  int rc = map_guarded(fd, offset, length, static_cast<mm::Access>(access), flags, &r);
   if (rc < 0) return make_int(env, rc);
-  return wrap_region(env, new Region(addr, length, fd));
+  return wrap_region(env, r);
+}
+
+// remapFile(handle, offset, length, access, flags) -> new handle | -errno.
+// Maps the old region's file again (at its current size, as the caller measured it) and
+// moves the file descriptor to the new region; the old region is closed (its views read
+// zeros). On failure the old region is left as it was.
+napi_value js_remap_file(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  Region* old = nullptr;
+  int32_t access = 0, flags = 0;
+  uint64_t offset = 0, length = 0;
+  if (!get_args(env, info, 5, argv) || !get_region(env, argv[0], &old) ||
+      !get_size(env, argv[1], &offset) || !get_size(env, argv[2], &length) ||
+      !get_int(env, argv[3], &access) || !get_int(env, argv[4], &flags)) {
+    return nullptr;
+  }
+  if (access < 0 || access > 2 || length == 0 || old->fd < 0 || old->closed.load()) {
+    return fail(env, "bad remapFile arguments");
+  }
+  Region* fresh = nullptr;
+  int rc = map_guarded(old->fd, offset, length, static_cast<mm::Access>(access), flags, &fresh);
+  if (rc < 0) return make_int(env, rc);
+  old->keep_fd = true;
+  if (old->reported != 0) report(env, old, -old->reported);
+  region_close(old);
+  return wrap_region(env, fresh);
+}
+
+// faults(handle) -> how many faults the guard absorbed in the mapping's range.
+napi_value js_faults(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  Region* r = nullptr;
+  if (!get_args(env, info, 1, argv) || !get_region(env, argv[0], &r)) return nullptr;
+  return make_int(env, region_faults(r));
+}
+
+// fd(handle) -> the descriptor of a file region, or -1.
+napi_value js_region_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  Region* r = nullptr;
+  if (!get_args(env, info, 1, argv) || !get_region(env, argv[0], &r)) return nullptr;
+  return make_int(env, r->closed.load() ? -1 : r->fd);
+}
+
+// regionCounts() -> [regions alive, bytes they keep mapped], for the leak tests.
+napi_value js_region_counts(napi_env env, napi_callback_info) {
+  RegionCounts counts = region_counts();
+  napi_value result = nullptr, regions = nullptr, bytes = nullptr;
+  if (napi_create_array_with_length(env, 2, &result) != napi_ok ||
+      napi_create_double(env, static_cast<double>(counts.regions), &regions) != napi_ok ||
+      napi_create_double(env, static_cast<double>(counts.mapped_bytes), &bytes) != napi_ok ||
+      napi_set_element(env, result, 0, regions) != napi_ok ||
+      napi_set_element(env, result, 1, bytes) != napi_ok) {
+    return fail(env, "could not count regions");
+  }
+  return result;
+}
+
+// faultsAbsorbed() -> every fault the guard absorbed in this process.
+napi_value js_faults_absorbed(napi_env env, napi_callback_info) {
+  napi_value result = nullptr;
+  napi_create_double(env, static_cast<double>(mm::guard_absorbed_total()), &result);
+  return result;
 }
 
 // mapAnonymous(length, shared, flags) -> handle | -errno.
@@ -161,6 +269,7 @@ napi_value js_view(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 3, argv) || !get_range(env, argv, &r, &start, &length)) return nullptr;
   if (r->closed.load()) return fail(env, "view of a closed mapping");
   region_retain(r);
+  r->views.fetch_add(1, std::memory_order_acq_rel);
   napi_value buffer = nullptr;
   if (napi_create_external_arraybuffer(env, at(r, start), length, finalize_view, r, &buffer) !=
       napi_ok) {
@@ -192,7 +301,7 @@ napi_value js_shared_view(napi_env env, napi_callback_info info) {
   if (create == nullptr) return make_undefined(env);
   if (r->closed.load()) return fail(env, "view of a closed mapping");
   region_retain(r);
-  r->shared_views.fetch_add(1, std::memory_order_acq_rel);
+  r->views.fetch_add(1, std::memory_order_acq_rel);
   napi_value sab = nullptr;
   if (create(env, at(r, start), length, release_shared_view_noenv, r, &sab) != napi_ok) {
     release_shared_view(nullptr, 0, r);
@@ -224,7 +333,7 @@ napi_value js_shared_view_parts(napi_env env, napi_callback_info info) {
     return fail(env, "could not describe the mapping");
   }
   region_retain(r);
-  r->shared_views.fetch_add(1, std::memory_order_acq_rel);
+  r->views.fetch_add(1, std::memory_order_acq_rel);
   return parts;
 }
 
@@ -243,6 +352,7 @@ napi_value js_close(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   Region* r = nullptr;
   if (!get_args(env, info, 1, argv) || !get_region(env, argv[0], &r)) return nullptr;
+  if (r->reported != 0) report(env, r, -r->reported);
   return make_int(env, region_close(r));
 }
 

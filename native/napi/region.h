@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 
 namespace memmap {
 
@@ -18,14 +19,26 @@ struct Region {
   int fd;  // the file descriptor the region owns, or -1 for anonymous memory
 
   std::atomic<int> refs{1};  // the handle, plus one per ArrayBuffer and backing store
-  std::atomic<int> shared_views{0};  // SharedArrayBuffer backing stores still alive
+  std::atomic<int> views{0};  // ArrayBuffers and SharedArrayBuffer backing stores still alive
+  int guard_slot = -1;  // the fault guard's slot for a file range, or -1
   int busy = 0;  // asynchronous operations running on the range (main thread only)
   std::atomic<bool> closed{false};  // close() was called
   std::atomic<bool> released{false};  // the file range was unmapped and the fd closed
   std::atomic<bool> placeholder{false};  // zero pages stand where the file was; unmap last
+  bool keep_fd = false;  // the fd was handed to a new region by remap: do not close it
+  int64_t reported = 0;  // bytes of external memory reported to the GC for this region
 
-  Region(void* b, size_t s, int f) : base(b), size(s), fd(f) {}
+  Region(void* b, size_t s, int f);
+  ~Region();
 };
+
+// How many regions exist and how many bytes they keep mapped (file ranges and zero-page
+// stand-ins alike), for the leak tests.
+struct RegionCounts {
+  int64_t regions;
+  int64_t mapped_bytes;
+};
+RegionCounts region_counts();
 
 // Takes one more reference.
 void region_retain(Region* r);
@@ -37,6 +50,9 @@ void region_release(Region* r);
 // Marks the region closed and, unless an asynchronous operation still uses the range,
 // releases the file now. Returns 0 or -errno of the first step that failed.
 int region_close(Region* r);
+
+// The faults the guard absorbed in this region's range (0 once the region is closed).
+uint32_t region_faults(const Region* r);
 
 // Called on the main thread when an asynchronous operation on the range is done; performs a
 // close() that had to wait for it.

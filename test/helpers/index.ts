@@ -15,6 +15,9 @@ export const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..',
 /** The built entry point, for child processes to import. */
 export const entry = pathToFileURL(join(root, 'dist', 'src', 'index.js')).href;
 
+/** The core addon as built here, for tests that read memmap's internal counters. */
+export const coreAddon = join(root, 'build', 'Release', 'memmap.node');
+
 /** The built command line. */
 export const cli = join(root, 'dist', 'cli', 'memmap.js');
 
