@@ -210,6 +210,8 @@ export class Mapping implements Disposable {
    * Writes the dirty pages of a range back to the file and waits until they are on storage
    * (msync MS_SYNC; the range is widened to whole pages). If this mapping grew the file, the
    * new size is made durable too (fsync). Nothing to do for `'read'` and `'copy'` mappings.
+   * If the file is now shorter than the range, the flush reports ERR_MEMMAP_TRUNCATED: what
+   * was written past its end is in no file.
    * @throws MemmapError ERR_MEMMAP_CLOSED, ERR_MEMMAP_TRUNCATED, ERR_MEMMAP_OUT_OF_RANGE; a
    * SystemError (EIO, ...) if the write-back failed.
    */
@@ -217,7 +219,7 @@ export class Mapping implements Disposable {
     const [start, length] = this.#range(range, 'flush');
     if (this.#handle === null || this.mode !== 'write') return;
     const rc = addon.flush(this.#handle, start, length, this.#grew);
-    this.#settle(rc, 'flush');
+    this.#settle(rc, 'flush', start + length);
   }
 
   /**
@@ -228,7 +230,7 @@ export class Mapping implements Disposable {
     const [start, length] = this.#range(range, 'flushAsync');
     if (this.#handle === null || this.mode !== 'write') return;
     const rc = await addon.flushAsync(this.#handle, start, length, this.#grew);
-    this.#settle(rc, 'flushAsync');
+    this.#settle(rc, 'flushAsync', start + length);
   }
 
   /**
@@ -311,9 +313,23 @@ export class Mapping implements Disposable {
   }
 
   /** Turns a flush's result into an error, if it is one. */
-  #settle(rc: number, what: string): void {
+  /**
+   * Turns a flush's result into an error, if it is one. `end` is where the flushed range
+   * ends, relative to the region. A range that now reaches past the end of the file is
+   * reported too: bytes written there (into the last page, which stays mapped) were written
+   * to no file, and msync cannot say so.
+   */
+  #settle(rc: number, what: string, end: number): void {
     if (this.faulted) throw truncatedError(what, this.path);
     if (rc < 0) throw systemError(rc, 'msync', this.path);
+    if (!this.#anonymous && this.#handle !== null) {
+      const info = addon.fileInfo(addon.fd(this.#handle));
+      if (typeof info === 'number') throw systemError(info, 'fstat', this.path);
+      if (info[1] < this.offset - this.#delta + end) {
+        this.#faulted = true;
+        throw truncatedError(what, this.path);
+      }
+    }
     this.#grew = false;
   }
 

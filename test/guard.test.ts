@@ -113,6 +113,34 @@ describe('a file truncated under a mapping', () => {
     assert.equal(r.faulted, true);
   });
 
+  it('flush() reports a write past the new end of the file that no fault caught (the last page stays mapped)', async () => {
+    const child = await runModule(
+      `
+      const { truncateSync } = await import('node:fs');
+      const { mapFile } = await import(process.env.MEMMAP);
+      const m = mapFile(process.env.FILE, { mode: 'write' });
+      const b = m.buffer;
+      truncateSync(process.env.FILE, 4096 + 100);
+      b.write('lost', 4096 + 200);          // same page as the new end: no SIGBUS
+      const faultedBeforeFlush = m.faulted;
+      let code = null;
+      try { m.flush({ offset: 4096 + 200, length: 4 }); } catch (e) { code = e.code; }
+      let earlier = null;
+      try { m.flush({ offset: 0, length: 100 }); } catch (e) { earlier = e.code; }
+      process.stdout.write(JSON.stringify({ faultedBeforeFlush, code, faulted: m.faulted, earlier }));
+      try { m.close(); } catch {}
+      `,
+      { FILE: fileOf(2) },
+    );
+    assertExitedCleanly(child);
+    assert.deepEqual(JSON.parse(child.stdout), {
+      faultedBeforeFlush: false,
+      code: 'ERR_MEMMAP_TRUNCATED',
+      faulted: true,
+      earlier: 'ERR_MEMMAP_TRUNCATED',
+    });
+  });
+
   it('remap() maps the file at its current size and clears the fault; a growing file can be followed', async () => {
     const child = await runModule(
       `

@@ -37,11 +37,16 @@ function assertNothingLeft(before: Snapshot, after: Snapshot, path: string): voi
   assert.equal(after.fds, before.fds, 'open descriptors');
   assert.deepEqual(after.counts, before.counts, "memmap's regions and mapped bytes");
   assert.equal(after.maps.filter((line) => line.includes(path)).length, 0, 'no mapping of the file is left');
+  // Under AddressSanitizer its allocator adds mappings of its own by the hundred.
+  const noise = underAddressSanitizer ? 1024 : 32;
   assert.ok(
-    after.maps.length - before.maps.length <= 32,
+    after.maps.length - before.maps.length <= noise,
     `/proc/self/maps grew from ${before.maps.length} to ${after.maps.length} lines`,
   );
 }
+
+/** npm run test:sanitize preloads AddressSanitizer, whose allocator has its own footprint. */
+const underAddressSanitizer = process.env.LD_PRELOAD?.includes('asan') ?? false;
 
 interface Snapshot {
   fds: number;
@@ -80,7 +85,11 @@ describe('leaks', () => {
     const { before, after, sum } = JSON.parse(child.stdout) as { before: Snapshot; after: Snapshot; sum: number };
     assert.equal(sum, 2 * (100000 + Math.ceil(100000 / 3)));
     assertNothingLeft(before, after, path);
-    assert.ok(after.rss - before.rss < 8 * 1024 * 1024, `RSS grew by ${(after.rss - before.rss) >> 10} KiB`);
+    // AddressSanitizer holds freed memory in quarantine (up to 256 MiB) to catch use after
+    // free, so RSS says nothing there; descriptors and memmap's own counts still do.
+    if (!underAddressSanitizer) {
+      assert.ok(after.rss - before.rss < 8 * 1024 * 1024, `RSS grew by ${(after.rss - before.rss) >> 10} KiB`);
+    }
   });
 
   it('forgotten mappings are released by the garbage collector between turns of the event loop', async () => {

@@ -35,17 +35,10 @@ export interface ChildResult {
   stderr: string;
 }
 
-/**
- * Runs `source` as an ES module in a new Node process. `memmap` is available to it as the
- * global import `MEMMAP` (a URL): `const { mapFile } = await import(process.env.MEMMAP)`.
- */
-export function runModule(
-  source: string,
-  env: Record<string, string> = {},
-  execArgv: string[] = [],
-): Promise<ChildResult> {
+/** Runs node with `args` and the memmap entry point in MEMMAP, collecting its output. */
+export function runNode(args: string[], env: Record<string, string> = {}): Promise<ChildResult> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [...execArgv, '--input-type=module', '-e', source], {
+    const child = spawn(process.execPath, args, {
       env: { ...process.env, MEMMAP: entry, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -60,6 +53,23 @@ export function runModule(
     child.on('error', fail);
     child.on('close', (status, signal) => done({ status, signal, stdout, stderr }));
   });
+}
+
+/**
+ * Runs `source` as an ES module in a new Node process. memmap's entry point is in the
+ * environment: `const { mapFile } = await import(process.env.MEMMAP)`.
+ */
+export function runModule(
+  source: string,
+  env: Record<string, string> = {},
+  execArgv: string[] = [],
+): Promise<ChildResult> {
+  return runNode([...execArgv, '--input-type=module', '-e', source], env);
+}
+
+/** Runs a program from test/fixtures/ in a new Node process, as runModule does. */
+export function runFixture(name: string, env: Record<string, string> = {}): Promise<ChildResult> {
+  return runNode([join(root, 'test', 'fixtures', name)], env);
 }
 
 /** Runs the memmap command with `args` and returns what it printed and its exit status. */

