@@ -289,8 +289,10 @@ export class Mapping implements Disposable {
     this.#closed = true;
     this.#dropViews();
     if (this.#handle === null) return;
-    const rc = addon.close(this.#handle);
+    const handle = this.#handle;
+    const rc = addon.close(handle);
     this.#handle = null;
+    if (rc === RETIRE_LATER) retireLater(handle);
     if (faulted) throw truncatedError('close', this.path);
     if (rc < 0) throw systemError(rc, 'munmap', this.path);
   }
@@ -349,6 +351,24 @@ export class Mapping implements Disposable {
     const aligned = start - (start % pageSize);
     return [aligned, end === offset ? 0 : this.#delta + end - aligned];
   }
+}
+
+/** addon.close() left zero pages under detached Buffers (native kRetireLater). */
+const RETIRE_LATER = 1;
+let retiring: Handle[] = [];
+
+/**
+ * Unmaps, at the next turn of the event loop, the zero pages close() left where a detached
+ * Buffer pointed: by then no Buffer method that was running when the mapping closed can still
+ * hold the address. One immediate serves every mapping closed in the same turn.
+ */
+function retireLater(handle: Handle): void {
+  if (retiring.push(handle) > 1) return;
+  setImmediate(() => {
+    const batch = retiring;
+    retiring = [];
+    for (const h of batch) addon.retire(h);
+  }).unref();
 }
 
 /**

@@ -30,6 +30,7 @@ export interface Addon {
   mapAnonymous(length: number, shared: boolean, flags: number): Result<Handle>;
   remapFile(handle: Handle, offset: number, length: number, access: number, flags: number): Result<Handle>;
   faults(handle: Handle): number;
+  retire(handle: Handle): void;
   faultsAbsorbed(): number;
   fd(handle: Handle): number;
   view(handle: Handle, start: number, length: number): ArrayBuffer;

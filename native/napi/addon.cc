@@ -22,6 +22,7 @@ napi_value init(napi_env env, napi_value exports) {
       {"mapAnonymous", nullptr, js_map_anonymous, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"remapFile", nullptr, js_remap_file, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"faults", nullptr, js_faults, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"retire", nullptr, js_retire, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"fd", nullptr, js_region_fd, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"regionCounts", nullptr, js_region_counts, nullptr, nullptr, nullptr, napi_enumerable,
        nullptr},

@@ -52,6 +52,7 @@ void finalize_view(napi_env, void*, void* hint) {
 // may call it on any thread, which is why it only touches atomics and makes system calls.
 void release_shared_view(void*, size_t, void* hint) {
   Region* r = static_cast<Region*>(hint);
+  r->shared_views.fetch_sub(1, std::memory_order_acq_rel);
   r->views.fetch_sub(1, std::memory_order_acq_rel);
   region_release(r);
 }
@@ -141,7 +142,8 @@ void flush_complete(napi_env env, napi_status status, void* data) {
   FlushWork* w = static_cast<FlushWork*>(data);
   int result = status == napi_ok ? w->result : -ECANCELED;
   int closed = region_end_busy(w->region);
-  if (result == 0) result = closed;
+  // A deferred close that left a stand-in keeps it until the region is collected.
+  if (result == 0 && closed < 0) result = closed;
   napi_resolve_deferred(env, w->deferred, make_int(env, result));
   napi_delete_async_work(env, w->work);
   region_release(w->region);
@@ -205,6 +207,16 @@ napi_value js_remap_file(napi_env env, napi_callback_info info) {
   if (old->reported != 0) report(env, old, -old->reported);
   region_close(old);
   return wrap_region(env, fresh);
+}
+
+// retire(handle): drops the zero-page stand-in close() left under detached Buffers; called by
+// TypeScript at the next turn of the event loop.
+napi_value js_retire(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  Region* r = nullptr;
+  if (!get_args(env, info, 1, argv) || !get_region(env, argv[0], &r)) return nullptr;
+  region_retire(r);
+  return make_undefined(env);
 }
 
 // faults(handle) -> how many faults the guard absorbed in the mapping's range.
@@ -302,6 +314,7 @@ napi_value js_shared_view(napi_env env, napi_callback_info info) {
   if (r->closed.load()) return fail(env, "view of a closed mapping");
   region_retain(r);
   r->views.fetch_add(1, std::memory_order_acq_rel);
+  r->shared_views.fetch_add(1, std::memory_order_acq_rel);
   napi_value sab = nullptr;
   if (create(env, at(r, start), length, release_shared_view_noenv, r, &sab) != napi_ok) {
     release_shared_view(nullptr, 0, r);
@@ -334,6 +347,7 @@ napi_value js_shared_view_parts(napi_env env, napi_callback_info info) {
   }
   region_retain(r);
   r->views.fetch_add(1, std::memory_order_acq_rel);
+  r->shared_views.fetch_add(1, std::memory_order_acq_rel);
   return parts;
 }
 

@@ -9,6 +9,34 @@ namespace {
 
 std::atomic<int64_t> g_regions{0};
 std::atomic<int64_t> g_mapped_bytes{0};
+// Stand-ins that guard only detached Buffers, in bytes of address space and in number (each
+// can be a kernel mapping of its own, and vm.max_map_count is about 65,000). Beyond either
+// budget a closed range is unmapped at once: a synchronous loop that maps and closes many
+// files must not run the process out of address space or mappings before the event loop
+// turns and retires them.
+std::atomic<int64_t> g_retirable_bytes{0};
+std::atomic<int> g_retirable_count{0};
+constexpr int64_t kRetirableBytes = int64_t{64} << 30;
+constexpr int kRetirableCount = 1024;
+
+// Takes a place in the stand-in budget for `size` bytes, or returns false.
+bool reserve_retirable(int64_t size) {
+  if (g_retirable_count.fetch_add(1, std::memory_order_relaxed) >= kRetirableCount) {
+    g_retirable_count.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+  if (g_retirable_bytes.fetch_add(size, std::memory_order_relaxed) + size > kRetirableBytes) {
+    g_retirable_bytes.fetch_sub(size, std::memory_order_relaxed);
+    g_retirable_count.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
+void unreserve_retirable(int64_t size) {
+  g_retirable_count.fetch_sub(1, std::memory_order_relaxed);
+  g_retirable_bytes.fetch_sub(size, std::memory_order_relaxed);
+}
 
 void unmap(Region* r) {
   if (mm::unmap(r->base, r->size) == 0) {
@@ -21,22 +49,34 @@ void unguard(Region* r) {
   r->guard_slot = -1;
 }
 
-// Releases the file behind the region: the range is unmapped, or, while views over it are
-// alive, replaced by zero pages that stale views may go on reading and writing until the
-// garbage collector frees them. Detaching a Buffer is not enough on its own: Node's own
-// Buffer methods may hold the raw pointer across a call into user code (fill() converts its
-// value after taking the bounds), and that pointer must land in memory that is still mapped.
+// Releases the file behind the region. The range is unmapped, unless views over it are alive:
+// then it is replaced by zero pages that stale views may go on reading and writing. For
+// SharedArrayBuffers (which cannot be detached, and may be used by other threads) that
+// stand-in stays until the last of them is garbage collected. Detached Buffers need it only
+// for the rest of the current JavaScript call: Node's own Buffer methods may hold the raw
+// pointer across a call into user code (fill() converts its value after taking the bounds),
+// so the stand-in is retired at the next turn of the event loop (region_retire), within a
+// budget of address space.
 int release_file(Region* r) {
   // The range is unregistered before it is unmapped, so the guard never maps a page over
   // memory memmap no longer owns.
   unguard(r);
   int rc = 0;
-  if (r->views.load(std::memory_order_acquire) > 0) {
+  int views = r->views.load(std::memory_order_acquire);
+  bool shared = r->shared_views.load(std::memory_order_acquire) > 0;
+  int64_t size = static_cast<int64_t>(r->size);
+  bool retirable = !shared && views > 0 && reserve_retirable(size);
+  if (shared || retirable) {
     rc = mm::replace_with_zero_pages(r->base, r->size);
-    if (rc == 0) r->placeholder.store(true, std::memory_order_release);
+    if (rc == 0) {
+      r->placeholder.store(true, std::memory_order_release);
+      r->retirable = retirable;
+    } else if (retirable) {
+      unreserve_retirable(size);
+    }
   } else {
     rc = mm::unmap(r->base, r->size);
-    if (rc == 0) g_mapped_bytes.fetch_sub(static_cast<int64_t>(r->size), std::memory_order_relaxed);
+    if (rc == 0) g_mapped_bytes.fetch_sub(size, std::memory_order_relaxed);
   }
   // If the range could not be released it stays mapped, and the last reference unmaps it.
   if (rc == 0) r->released.store(true, std::memory_order_release);
@@ -45,7 +85,15 @@ int release_file(Region* r) {
     if (rc == 0) rc = closed;
   }
   r->fd = -1;
-  return rc;
+  return rc == 0 && r->retirable ? kRetireLater : rc;
+}
+
+// Unmaps a stand-in and gives its budget back.
+void drop_placeholder(Region* r) {
+  unmap(r);
+  r->placeholder.store(false, std::memory_order_release);
+  if (r->retirable) unreserve_retirable(static_cast<int64_t>(r->size));
+  r->retirable = false;
 }
 
 }  // namespace
@@ -68,7 +116,11 @@ void region_release(Region* r) {
   // SAFETY: this was the last reference, so no view can reach the range any more and no other
   // thread can be inside this function for the same Region.
   unguard(r);
-  if (!r->released.load(std::memory_order_acquire) || r->placeholder.load()) unmap(r);
+  if (r->placeholder.load(std::memory_order_acquire)) {
+    drop_placeholder(r);
+  } else if (!r->released.load(std::memory_order_acquire)) {
+    unmap(r);
+  }
   if (r->fd >= 0 && !r->keep_fd) mm::close_fd(r->fd);
   delete r;
 }
@@ -77,6 +129,12 @@ int region_close(Region* r) {
   if (r->closed.exchange(true)) return 0;
   if (r->busy > 0) return 0;  // region_end_busy releases the file when the work is done
   return release_file(r);
+}
+
+void region_retire(Region* r) {
+  // SAFETY: only retirable stand-ins (no SharedArrayBuffer ever reached this region) are
+  // dropped here, on the JavaScript thread, after the stack that closed the region unwound.
+  if (r->retirable && r->placeholder.load(std::memory_order_acquire)) drop_placeholder(r);
 }
 
 uint32_t region_faults(const Region* r) {

@@ -82,9 +82,12 @@ int replace_with_zero_pages(void* addr, size_t length) {
   // MAP_FIXED atomically replaces whatever is mapped at [addr, addr + length). That is only
   // safe because the caller passes a range that memmap itself mapped and still owns: nothing
   // else can live there. The new pages are writable so that a stale view written to after
-  // close() lands in throwaway memory instead of faulting.
-  void* got = mmap(addr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
-                   -1, 0);
+  // close() lands in throwaway memory instead of faulting. MAP_NORESERVE: writable private
+  // memory is otherwise charged in full against the commit limit, and many large stand-ins
+  // would make fork() (and so child_process.spawn) fail with ENOMEM; pages are only
+  // allocated if a stale view writes to them.
+  void* got = mmap(addr, length, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
   return got == MAP_FAILED ? errno_result() : 0;
 }
 
