@@ -25,8 +25,8 @@ for (const result of latest.cases) {
     data: { values },
     mark: { type: 'bar', tooltip: true },
     encoding: {
-      y: { field: 'subject', type: 'nominal', sort: null, title: null, axis: { labelLimit: 260 } },
-      x: { field: 'value', type: 'quantitative', title: unit, scale: { type: 'log' } },
+      y: { field: 'subject', type: 'nominal', sort: null, title: null, axis: { labelLimit: 420 } },
+      x: { field: 'value', type: 'quantitative', title: unit, stack: null, scale: { type: 'log' } },
       color: {
         field: 'kind',
         type: 'nominal',
@@ -35,6 +35,8 @@ for (const result of latest.cases) {
       },
     },
   }).spec;
-  const svg = await new vega.View(vega.parse(spec), { renderer: 'none' }).toSVG();
+  const view = new vega.View(vega.parse(spec), { renderer: 'none' });
+  await view.runAsync();
+  const svg = await view.toSVG();
   writeFileSync(join(resultsDir, `${result.id}.svg`), svg);
 }
