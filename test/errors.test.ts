@@ -1,11 +1,18 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { MemmapError, mapAnonymous, mapFile } from '../src/index.js';
-import { assertExitedCleanly, assertRejectsCode, assertThrowsCode, runModule, tempDir } from './helpers/index.js';
+import {
+  assertExitedCleanly,
+  assertRejectsCode,
+  assertThrowsCode,
+  entry,
+  runModule,
+  tempDir,
+} from './helpers/index.js';
 
 const dir = tempDir();
 const file = join(dir, 'data.bin');
@@ -51,6 +58,33 @@ describe('the file cannot be opened or mapped: Node-style system errors', () => 
     } finally {
       closeSync(fd);
     }
+  });
+
+  it('out of file descriptors: EMFILE, with a hint to close mappings', async () => {
+    // prlimit(1) starts the child with a low RLIMIT_NOFILE; Node raises only the soft limit up
+    // to the hard one, which prlimit lowers too.
+    const result = spawnSync(
+      'prlimit',
+      [
+        '--nofile=64',
+        process.execPath,
+        '--input-type=module',
+        '-e',
+        `
+        const { mapFile } = await import(process.env.MEMMAP);
+        const kept = [];
+        try { for (;;) kept.push(mapFile(process.env.FILE)); }
+        catch (e) { process.stdout.write(JSON.stringify({ code: e.code, syscall: e.syscall, hint: e.message.includes('close() mappings'), kept: kept.length })); }
+      `,
+      ],
+      { encoding: 'utf8', env: { ...process.env, MEMMAP: entry, FILE: file } },
+    );
+    assert.equal(result.status, 0, result.stderr);
+    const r = JSON.parse(result.stdout);
+    assert.equal(r.code, 'EMFILE');
+    assert.equal(r.syscall, 'open');
+    assert.equal(r.hint, true);
+    assert.ok(r.kept > 10);
   });
 
   it('a closed file descriptor: EBADF', () => {

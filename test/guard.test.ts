@@ -252,6 +252,28 @@ describe('signals that are not memmap’s go where they went before', () => {
     assert.equal(child.status, 42);
   });
 
+  it('a handler installed after memmap loads is chained to when memmap maps its next file', async () => {
+    const fixture = sigbusFixture();
+    const child = await runModule(
+      `
+      import { createRequire } from 'node:module';
+      const { mapFile } = await import(process.env.MEMMAP);
+      const fixture = createRequire(import.meta.url)(process.env.FIXTURE);
+      fixture.installHandler();                   // replaces memmap's handler
+      const m = mapFile(process.env.FILE);        // memmap puts its own back, in front
+      const { truncateSync } = await import('node:fs');
+      truncateSync(process.env.FILE, 0);
+      void m.buffer[100];
+      process.stdout.write(m.faulted ? 'absorbed\\n' : 'not absorbed\\n');
+      fixture.faultOutside(process.env.SCRATCH);  // passed on to the fixture's handler
+      `,
+      { FILE: fileOf(1), FIXTURE: fixture, SCRATCH: join(dir, 'scratch3.bin') },
+    );
+    assert.equal(child.signal, null, child.stderr);
+    assert.equal(child.stdout, 'absorbed\nfixture handler\n');
+    assert.equal(child.status, 42);
+  });
+
   it("a process.on('SIGBUS') listener added before memmap loads still hears kill()", async () => {
     const child = await runModule(
       `
