@@ -12,4 +12,6 @@ export type { FaultStats } from './introspect.js';
 export { faultStats } from './introspect.js';
 export type { Advice, FileTarget, MapAnonymousOptions, MapFileOptions, MapMode, RangeOptions } from './mapping.js';
 export { Mapping, mapAnonymous, mapFile } from './mapping.js';
+export type { Seal, SharedMemoryCreateOptions, SharedMemoryInfo, SharedMemoryOpenOptions } from './shm.js';
+export { SharedMemory } from './shm.js';
 export { pageSize } from './system.js';

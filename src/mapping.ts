@@ -82,8 +82,13 @@ const RANGE_OPTIONS = ['offset', 'length'] as const;
 const pageSize = addon.pageSize;
 const kMaxLength = bufferConstants.MAX_LENGTH;
 const kCreate = Symbol('memmap.create');
+/** @internal The constructor token, for the subclasses of Mapping in this package. */
+export const kMappingToken = kCreate;
+/** @internal A method key: the file descriptor a mapping owns (-1 once closed). */
+export const kFd = Symbol('memmap.fd');
 
-interface Parts {
+/** @internal */
+export interface Parts {
   handle: Handle;
   /** Bytes between the page-aligned start of the region and the first byte handed out. */
   delta: number;
@@ -297,6 +302,11 @@ export class Mapping implements Disposable {
     if (rc < 0) throw systemError(rc, 'munmap', this.path);
   }
 
+  /** @internal */
+  [kFd](): number {
+    return this.#handle === null ? -1 : addon.fd(this.#handle);
+  }
+
   /** Same as {@link Mapping.close}, for `using`. */
   [Symbol.dispose](): void {
     this.close();
@@ -483,6 +493,26 @@ export function mapFile(file: FileTarget, options?: MapFileOptions): Mapping {
   }
 
   const { fd, path } = openTarget(file, mode, create);
+  return new Mapping(kCreate, mapDescriptor(fd, path, { mode, offset, wanted, grow, populate, advice }));
+}
+
+/** @internal What mapDescriptor needs beyond the descriptor; already validated. */
+export interface DescriptorOptions {
+  mode: MapMode;
+  offset: number;
+  /** Bytes to map; default to the end of the file. */
+  wanted: number | undefined;
+  grow: boolean;
+  populate: boolean;
+  advice: Advice | undefined;
+}
+
+/**
+ * @internal Maps an open file descriptor this call owns: the region takes it on success, and it
+ * is closed on failure. Shared by mapFile and SharedMemory.
+ */
+export function mapDescriptor(fd: number, path: string | null, options: DescriptorOptions): Parts {
+  const { mode, offset, wanted, grow, populate, advice } = options;
   let owned = true;
   try {
     const size = mappableSize(fd, path);
@@ -517,7 +547,7 @@ export function mapFile(file: FileTarget, options?: MapFileOptions): Mapping {
         throw systemError(rc, 'madvise', path);
       }
     }
-    return new Mapping(kCreate, { handle, delta, length, offset, mode, path, grew, anonymous: false });
+    return { handle, delta, length, offset, mode, path, grew, anonymous: false };
   } finally {
     if (owned) addon.closeFd(fd);
   }

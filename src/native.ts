@@ -44,7 +44,12 @@ export interface Addon {
   advise(handle: Handle, start: number, length: number, advice: number): number;
   byteSum(bytes: Uint8Array): bigint;
   openFile(path: string, write: boolean, create: boolean): number;
-  fileInfo(fd: number): Result<[kind: FileKind, size: number]>;
+  fileInfo(fd: number): Result<[kind: FileKind, size: number, mode: number, uid: number]>;
+  openShared(name: string, write: boolean, create: boolean, exclusive: boolean, mode: number): number;
+  unlinkShared(name: string): number;
+  createMemoryFile(debugName: string): number;
+  addSeals(fd: number, seals: number): number;
+  getSeals(fd: number): number;
   resizeFile(fd: number, size: number): number;
   closeFd(fd: number): number;
   dupFd(fd: number): number;

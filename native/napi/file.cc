@@ -11,22 +11,62 @@ namespace memmap {
 napi_value js_open_file(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   bool write = false, create = false;
-  size_t length = 0;
-  if (!get_args(env, info, 3, argv) || !get_bool(env, argv[1], &write) ||
-      !get_bool(env, argv[2], &create)) {
+  std::string path;
+  if (!get_args(env, info, 3, argv) || !get_string(env, argv[0], &path) ||
+      !get_bool(env, argv[1], &write) || !get_bool(env, argv[2], &create)) {
     return nullptr;
-  }
-  if (napi_get_value_string_utf8(env, argv[0], nullptr, 0, &length) != napi_ok) {
-    return fail(env, "openFile expects a path string");
-  }
-  std::string path(length, '\0');
-  if (napi_get_value_string_utf8(env, argv[0], path.data(), length + 1, &length) != napi_ok) {
-    return fail(env, "openFile could not read the path");
   }
   return make_int(env, mm::open_file(path.c_str(), write, create));
 }
 
-// fileInfo(fd) -> [kind, size] | -errno; kind 0 regular, 1 directory, 2 anything else.
+// openShared(name, write, create, exclusive, mode) -> fd | -errno.
+napi_value js_open_shared(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  std::string name;
+  bool write = false, create = false, exclusive = false;
+  int32_t mode = 0;
+  if (!get_args(env, info, 5, argv) || !get_string(env, argv[0], &name) ||
+      !get_bool(env, argv[1], &write) || !get_bool(env, argv[2], &create) ||
+      !get_bool(env, argv[3], &exclusive) || !get_int(env, argv[4], &mode)) {
+    return nullptr;
+  }
+  return make_int(env, mm::open_shared(name.c_str(), write, create, exclusive, mode));
+}
+
+// unlinkShared(name) -> 0 | -errno.
+napi_value js_unlink_shared(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  std::string name;
+  if (!get_args(env, info, 1, argv) || !get_string(env, argv[0], &name)) return nullptr;
+  return make_int(env, mm::unlink_shared(name.c_str()));
+}
+
+// createMemoryFile(debugName) -> fd | -errno.
+napi_value js_create_memory_file(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  std::string name;
+  if (!get_args(env, info, 1, argv) || !get_string(env, argv[0], &name)) return nullptr;
+  return make_int(env, mm::create_memory_file(name.c_str()));
+}
+
+// addSeals(fd, seals) -> 0 | -errno; getSeals(fd) -> seals | -errno.
+napi_value js_add_seals(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t fd = 0, seals = 0;
+  if (!get_args(env, info, 2, argv) || !get_int(env, argv[0], &fd) || !get_int(env, argv[1], &seals)) {
+    return nullptr;
+  }
+  return make_int(env, mm::add_seals(fd, seals));
+}
+
+napi_value js_get_seals(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t fd = 0;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], &fd)) return nullptr;
+  return make_int(env, mm::get_seals(fd));
+}
+
+// fileInfo(fd) -> [kind, size, mode, uid] | -errno; kind 0 regular, 1 directory, 2 other.
 napi_value js_file_info(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   int32_t fd = 0;
@@ -36,10 +76,12 @@ napi_value js_file_info(napi_env env, napi_callback_info info) {
   if (rc < 0) return make_int(env, rc);
   napi_value result = nullptr, size = nullptr;
   // Sizes above 2^53 cannot be exact in a double; no file system produces them in practice.
-  if (napi_create_array_with_length(env, 2, &result) != napi_ok ||
+  if (napi_create_array_with_length(env, 4, &result) != napi_ok ||
       napi_create_double(env, static_cast<double>(file.size), &size) != napi_ok ||
       napi_set_element(env, result, 0, make_int(env, static_cast<int>(file.kind))) != napi_ok ||
-      napi_set_element(env, result, 1, size) != napi_ok) {
+      napi_set_element(env, result, 1, size) != napi_ok ||
+      napi_set_element(env, result, 2, make_int(env, file.mode)) != napi_ok ||
+      napi_set_element(env, result, 3, make_int(env, file.uid)) != napi_ok) {
     return fail(env, "could not describe the file");
   }
   return result;

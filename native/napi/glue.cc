@@ -54,6 +54,20 @@ bool get_bool(napi_env env, napi_value value, bool* out) {
   return true;
 }
 
+bool get_string(napi_env env, napi_value value, std::string* out) {
+  size_t length = 0;
+  if (napi_get_value_string_utf8(env, value, nullptr, 0, &length) != napi_ok) {
+    fail(env, "memmap addon expected a string");
+    return false;
+  }
+  out->assign(length, '\0');
+  if (napi_get_value_string_utf8(env, value, out->data(), length + 1, &length) != napi_ok) {
+    fail(env, "memmap addon could not read a string");
+    return false;
+  }
+  return true;
+}
+
 bool get_region(napi_env env, napi_value value, Region** out) {
   bool tagged = false;
   void* data = nullptr;

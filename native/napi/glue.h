@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "region.h"
 
@@ -27,6 +28,7 @@ bool get_args(napi_env env, napi_callback_info info, size_t argc, napi_value* ar
 bool get_size(napi_env env, napi_value value, uint64_t* out);
 bool get_int(napi_env env, napi_value value, int32_t* out);
 bool get_bool(napi_env env, napi_value value, bool* out);
+bool get_string(napi_env env, napi_value value, std::string* out);
 
 // The Region behind a handle made by map_file / map_anonymous.
 bool get_region(napi_env env, napi_value value, Region** out);

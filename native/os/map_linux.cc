@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "mm.h"
@@ -38,6 +39,33 @@ int open_file(const char* path, bool write, bool create) {
   return fd < 0 ? errno_result() : fd;
 }
 
+int open_shared(const char* name, bool write, bool create, bool exclusive, int mode) {
+  int flags = (write ? O_RDWR : O_RDONLY) | (create ? O_CREAT : 0) | (exclusive ? O_EXCL : 0);
+  // shm_open sets O_CLOEXEC itself (shm_open(3)).
+  int fd = shm_open(name, flags, static_cast<mode_t>(mode));
+  return fd < 0 ? errno_result() : fd;
+}
+
+int unlink_shared(const char* name) { return shm_unlink(name) == 0 ? 0 : errno_result(); }
+
+int create_memory_file(const char* debug_name) {
+  int fd = memfd_create(debug_name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  return fd < 0 ? errno_result() : fd;
+}
+
+int add_seals(int fd, int seals) {
+  int value = (seals & kSealSeal ? F_SEAL_SEAL : 0) | (seals & kSealShrink ? F_SEAL_SHRINK : 0) |
+              (seals & kSealGrow ? F_SEAL_GROW : 0) | (seals & kSealWrite ? F_SEAL_WRITE : 0);
+  return fcntl(fd, F_ADD_SEALS, value) == 0 ? 0 : errno_result();
+}
+
+int get_seals(int fd) {
+  int value = fcntl(fd, F_GET_SEALS);
+  if (value < 0) return errno_result();
+  return (value & F_SEAL_SEAL ? kSealSeal : 0) | (value & F_SEAL_SHRINK ? kSealShrink : 0) |
+         (value & F_SEAL_GROW ? kSealGrow : 0) | (value & F_SEAL_WRITE ? kSealWrite : 0);
+}
+
 int file_info(int fd, FileInfo* out) {
   struct stat st;
   if (fstat(fd, &st) != 0) return errno_result();
@@ -45,6 +73,8 @@ int file_info(int fd, FileInfo* out) {
               : S_ISDIR(st.st_mode) ? FileKind::kDirectory
                                     : FileKind::kOther;
   out->size = static_cast<uint64_t>(st.st_size);
+  out->mode = static_cast<uint32_t>(st.st_mode & 07777);
+  out->uid = static_cast<uint32_t>(st.st_uid);
   return 0;
 }
 

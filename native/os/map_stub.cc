@@ -8,6 +8,11 @@ namespace mm {
 
 size_t page_size() { return 4096; }
 int open_file(const char*, bool, bool) { return -ENOSYS; }
+int open_shared(const char*, bool, bool, bool, int) { return -ENOSYS; }
+int unlink_shared(const char*) { return -ENOSYS; }
+int create_memory_file(const char*) { return -ENOSYS; }
+int add_seals(int, int) { return -ENOSYS; }
+int get_seals(int) { return -ENOSYS; }
 int file_info(int, FileInfo*) { return -ENOSYS; }
 int resize_file(int, uint64_t) { return -ENOSYS; }
 int map_file(int, uint64_t, size_t, Access, int, void**) { return -ENOSYS; }

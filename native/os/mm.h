@@ -43,6 +43,8 @@ enum class FileKind : int { kRegular = 0, kDirectory = 1, kOther = 2 };
 struct FileInfo {
   FileKind kind;
   uint64_t size;
+  uint32_t mode;  // permission bits
+  uint32_t uid;  // owner
 };
 
 // The granularity of mapping offsets and protections on this system.
@@ -52,6 +54,22 @@ size_t page_size();
 // missing (mode 0666 less the umask). The descriptor is close-on-exec and never blocks on
 // open (a FIFO with no writer would otherwise wait forever). Returns the fd or -errno.
 int open_file(const char* path, bool write, bool create);
+
+// Opens a named shared memory object (shm_open: a file under /dev/shm on Linux, the same
+// object a C program opening the same name sees). `create` makes it if missing, `exclusive`
+// fails with EEXIST if it exists, `write` opens it read-write. Returns the fd or -errno.
+int open_shared(const char* name, bool write, bool create, bool exclusive, int mode);
+
+// Removes a named shared memory object; mappings of it live on until unmapped.
+int unlink_shared(const char* name);
+
+// Creates an anonymous memory file (memfd_create) that can be sealed. Returns the fd or -errno.
+int create_memory_file(const char* debug_name);
+
+// Adds seals (SealFlags) to a memory file, and reads the seals it has.
+enum SealFlags : int { kSealSeal = 1, kSealShrink = 2, kSealGrow = 4, kSealWrite = 8 };
+int add_seals(int fd, int seals);
+int get_seals(int fd);
 
 // The kind and size of an open file.
 int file_info(int fd, FileInfo* out);

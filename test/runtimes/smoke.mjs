@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const memmapUrl = new URL('../../dist/src/index.js', import.meta.url).href;
-const { MemmapError, faultStats, mapAnonymous, mapFile, pageSize } = await import(memmapUrl);
+const { MemmapError, SharedMemory, faultStats, mapAnonymous, mapFile, pageSize } = await import(memmapUrl);
 
 const dir = mkdtempSync(join(tmpdir(), 'memmap-smoke-'));
 const results = [];
@@ -122,6 +122,28 @@ await check('the crash guard: a file truncated under a mapping reads as zeros an
   throwsCode(() => m.close(), 'ERR_MEMMAP_TRUNCATED');
   assert.equal(m.closed, true);
   features.crashGuard = true;
+});
+
+await check('SharedMemory: named and anonymous, raw bytes another process sees', () => {
+  const name = `/memmap-smoke-${process.pid}`;
+  const shm = SharedMemory.create(name, pageSize, { exclusive: true });
+  shm.buffer.write('shared');
+  const peer = SharedMemory.open(name, { readOnly: true });
+  assert.equal(peer.buffer.toString('latin1', 0, 6), 'shared');
+  assert.ok(SharedMemory.list().some((info) => info.name === name && info.size === pageSize));
+  peer.close();
+  shm.unlink();
+  throwsCode(() => SharedMemory.open(name), 'ENOENT');
+  shm.close();
+  const anon = SharedMemory.anonymous(pageSize);
+  anon.seal('shrink');
+  assert.deepEqual(anon.seals, ['shrink']);
+  const again = SharedMemory.fromFd(anon.fd);
+  again.buffer[1] = 9;
+  assert.equal(anon.buffer[1], 9);
+  again.close();
+  anon.close();
+  features.sharedMemory = true;
 });
 
 await check('errors: Node-style system errors and argument errors', () => {
