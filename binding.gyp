@@ -12,14 +12,17 @@
         "native/napi/glue.cc",
         "native/napi/mapping.cc",
         "native/napi/region.cc",
+        "native/napi/waiter.cc",
         "native/os/bytesum.cc",
       ],
       "conditions": [
         ["OS == 'linux'", {
-          "sources": ["native/os/map_linux.cc", "native/os/guard_linux.cc"],
-          "libraries": ["-ldl"],
+          "sources": ["native/os/map_linux.cc", "native/os/guard_linux.cc", "native/os/futex_linux.cc"],
+          "libraries": ["-ldl", "-lpthread"],
         }],
-        ["OS != 'linux'", {"sources": ["native/os/map_stub.cc", "native/os/guard_stub.cc"]}],
+        ["OS != 'linux'", {
+          "sources": ["native/os/map_stub.cc", "native/os/guard_stub.cc", "native/os/futex_stub.cc"],
+        }],
       ],
     },
     {

@@ -20,6 +20,8 @@ export type MemmapErrorCode =
   | 'ERR_MEMMAP_OUT_OF_RANGE'
   /** The file shrank under the mapping, or a page of it could not be read. */
   | 'ERR_MEMMAP_TRUNCATED'
+  /** A wait did not end within its timeout. */
+  | 'ERR_MEMMAP_TIMEOUT'
   /** This runtime or platform cannot do what was asked. */
   | 'ERR_MEMMAP_UNSUPPORTED';
 

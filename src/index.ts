@@ -14,4 +14,6 @@ export type { Advice, FileTarget, MapAnonymousOptions, MapFileOptions, MapMode, 
 export { Mapping, mapAnonymous, mapFile } from './mapping.js';
 export type { Seal, SharedMemoryCreateOptions, SharedMemoryInfo, SharedMemoryOpenOptions } from './shm.js';
 export { SharedMemory } from './shm.js';
+export type { WaitAsyncOptions } from './sync/futex.js';
+export { futex } from './sync/futex.js';
 export { pageSize } from './system.js';

@@ -53,6 +53,12 @@ export interface Addon {
   resizeFile(fd: number, size: number): number;
   closeFd(fd: number): number;
   dupFd(fd: number): number;
+  waiterInit(dispatch: (id: number, status: number) => void): void;
+  futexWait(array: Int32Array, index: number, expected: number, timeoutNs: number): number;
+  futexWake(array: Int32Array, index: number, count: number): number;
+  futexWaitAsync(array: Int32Array, index: number, expected: number, timeoutNs: number, id: number): number;
+  futexCancel(id: number): number;
+  waiterThreads(): number;
 }
 
 /** What fileInfo reports a descriptor refers to. */

@@ -8,6 +8,7 @@
 #include "file.h"
 #include "glue.h"
 #include "mapping.h"
+#include "waiter.h"
 
 namespace memmap {
 
@@ -40,6 +41,14 @@ napi_value init(napi_env env, napi_value exports) {
       {"flushAsync", nullptr, js_flush_async, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"advise", nullptr, js_advise, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"byteSum", nullptr, js_byte_sum, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"waiterInit", nullptr, js_waiter_init, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"futexWait", nullptr, js_futex_wait, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"futexWake", nullptr, js_futex_wake, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"futexWaitAsync", nullptr, js_futex_wait_async, nullptr, nullptr, nullptr, napi_enumerable,
+       nullptr},
+      {"futexCancel", nullptr, js_futex_cancel, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"waiterThreads", nullptr, js_waiter_threads, nullptr, nullptr, nullptr, napi_enumerable,
+       nullptr},
       {"openFile", nullptr, js_open_file, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"fileInfo", nullptr, js_file_info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"openShared", nullptr, js_open_shared, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

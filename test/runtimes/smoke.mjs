@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const memmapUrl = new URL('../../dist/src/index.js', import.meta.url).href;
-const { MemmapError, SharedMemory, faultStats, mapAnonymous, mapFile, pageSize } = await import(memmapUrl);
+const { MemmapError, SharedMemory, faultStats, futex, mapAnonymous, mapFile, pageSize } = await import(memmapUrl);
 
 const dir = mkdtempSync(join(tmpdir(), 'memmap-smoke-'));
 const results = [];
@@ -144,6 +144,23 @@ await check('SharedMemory: named and anonymous, raw bytes another process sees',
   again.close();
   anon.close();
   features.sharedMemory = true;
+});
+
+await check('futex: wait, wake and waitAsync on shared memory', async () => {
+  const shm = SharedMemory.anonymous(pageSize);
+  // An Int32Array over the Buffer works where sharedBuffer() does not (Deno).
+  const words = new Int32Array(shm.buffer.buffer, shm.buffer.byteOffset, pageSize / 4);
+  assert.equal(futex.wait(words, 0, 1, 5), 'not-equal');
+  assert.equal(futex.wait(words, 0, 0, 5), 'timed-out');
+  const waiting = futex.waitAsync(words, 0, 0, { timeout: 10000 });
+  setTimeout(() => {
+    Atomics.store(words, 0, 1);
+    futex.wake(words, 0);
+  }, 20);
+  assert.equal(await waiting, 'ok');
+  await assert.rejects(futex.waitAsync(words, 0, 1, { timeout: 10 }), (e) => e.code === 'ERR_MEMMAP_TIMEOUT');
+  shm.close();
+  features.futex = true;
 });
 
 await check('errors: Node-style system errors and argument errors', () => {

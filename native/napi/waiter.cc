@@ -1,0 +1,276 @@
+// Futex waits for JavaScript: synchronous ones on the calling thread, and asynchronous ones
+// served by memmap's own waiter threads, never by libuv's pool (whose four threads every fs
+// call of the process shares: four sleeping waiters would stall them all).
+//
+// A waiter thread sleeps in futex_waitv on up to kMaxWords - 1 words plus a control word of
+// its own; adding or cancelling a wait changes the control word and wakes it. Results go back
+// to the JavaScript thread that asked, through that thread's thread-safe function. More than
+// kMaxWords - 1 pending waits start another waiter thread.
+#include "waiter.h"
+
+#include <cerrno>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "../os/futex.h"
+#include "glue.h"
+
+namespace memmap {
+
+namespace {
+
+// Per JavaScript thread (main or worker): where results are delivered.
+struct EnvState {
+  napi_threadsafe_function tsfn = nullptr;
+  int pending = 0;  // waits outstanding, JavaScript thread only
+  bool closing = false;
+};
+
+struct Result {
+  double id;
+  int status;  // 0 woken or value changed, -ETIMEDOUT, -EFAULT, ...
+};
+
+struct Wait {
+  uint32_t* word;
+  uint32_t expected;
+  int64_t deadline;  // absolute CLOCK_MONOTONIC ns, or -1
+  double id;
+  EnvState* env;
+};
+
+struct WaiterThread {
+  std::mutex mutex;
+  std::vector<Wait> waits;  // at most mm::kMaxWords - 1
+  uint32_t control = 0;  // changed (and woken) whenever `waits` changes
+  std::thread thread;
+};
+
+std::mutex g_threads_mutex;
+std::vector<std::unique_ptr<WaiterThread>> g_threads;
+
+void deliver(const Wait& wait, int status) {
+  if (wait.env->closing) return;
+  Result* result = new Result{wait.id, status};
+  if (napi_call_threadsafe_function(wait.env->tsfn, result, napi_tsfn_nonblocking) != napi_ok) delete result;
+}
+
+// Changes the control word so that the waiter's next futex_waitv sees a new value, and wakes it.
+void poke(WaiterThread* w) {
+  __atomic_add_fetch(&w->control, 1, __ATOMIC_SEQ_CST);
+  mm::word_wake(&w->control, 1);
+}
+
+void serve(WaiterThread* w) {
+  uint32_t* words[mm::kMaxWords];
+  uint32_t expected[mm::kMaxWords];
+  for (;;) {
+    size_t count = 1;
+    int64_t deadline = -1;
+    {
+      std::lock_guard<std::mutex> lock(w->mutex);
+      words[0] = &w->control;
+      expected[0] = __atomic_load_n(&w->control, __ATOMIC_SEQ_CST);
+      for (const Wait& wait : w->waits) {
+        words[count] = wait.word;
+        expected[count] = wait.expected;
+        count++;
+        if (wait.deadline >= 0 && (deadline < 0 || wait.deadline < deadline)) deadline = wait.deadline;
+      }
+    }
+    int rc = mm::words_wait(words, expected, count, deadline);
+    std::lock_guard<std::mutex> lock(w->mutex);
+    int64_t now = mm::monotonic_ns();
+    for (size_t i = 0; i < w->waits.size();) {
+      const Wait& wait = w->waits[i];
+      // Asks the kernel whether the word still holds the expected value, without reading the
+      // memory here: if it was unmapped meanwhile, the answer is EFAULT, not a crash.
+      int still = mm::word_wait(wait.word, wait.expected, 0);
+      int status = 1;  // 1: keep waiting
+      if (rc == static_cast<int>(i) + 1 && wait.word == words[i + 1]) status = 0;
+      else if (still == -EAGAIN) status = 0;
+      else if (still == -EFAULT) status = -EFAULT;
+      else if (wait.deadline >= 0 && now >= wait.deadline) status = -ETIMEDOUT;
+      if (status == 1) {
+        i++;
+        continue;
+      }
+      deliver(wait, status);
+      w->waits.erase(w->waits.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+  }
+}
+
+void call_js(napi_env env, napi_value dispatch, void* context, void* data) {
+  Result* result = static_cast<Result*>(data);
+  EnvState* state = static_cast<EnvState*>(context);
+  if (env != nullptr && dispatch != nullptr) {
+    if (--state->pending == 0) napi_unref_threadsafe_function(env, state->tsfn);
+    napi_value args[2], undefined = nullptr;
+    napi_create_double(env, result->id, &args[0]);
+    napi_create_int32(env, result->status, &args[1]);
+    napi_get_undefined(env, &undefined);
+    napi_call_function(env, undefined, dispatch, 2, args, nullptr);
+  }
+  delete result;
+}
+
+// Removes the waits of an environment that is going away (a worker exiting).
+void cleanup(void* arg) {
+  EnvState* state = static_cast<EnvState*>(arg);
+  state->closing = true;
+  std::lock_guard<std::mutex> threads(g_threads_mutex);
+  for (auto& w : g_threads) {
+    std::lock_guard<std::mutex> lock(w->mutex);
+    for (size_t i = 0; i < w->waits.size();) {
+      if (w->waits[i].env == state) {
+        w->waits.erase(w->waits.begin() + static_cast<std::ptrdiff_t>(i));
+      } else {
+        i++;
+      }
+    }
+    poke(w.get());
+  }
+  napi_release_threadsafe_function(state->tsfn, napi_tsfn_abort);
+  // The EnvState itself is left: a waiter thread may still be between a lookup and a call;
+  // it is a few bytes per environment that ever waited.
+}
+
+EnvState* env_state(napi_env env) {
+  void* data = nullptr;
+  napi_get_instance_data(env, &data);
+  return static_cast<EnvState*>(data);
+}
+
+// Reads (typedArray, index) into the address of a 32-bit element.
+bool get_word(napi_env env, napi_value array, napi_value index, uint32_t** out) {
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  uint64_t i = 0;
+  if (napi_get_typedarray_info(env, array, &type, &length, &data, nullptr, nullptr) != napi_ok ||
+      (type != napi_int32_array && type != napi_uint32_array) || !get_size(env, index, &i) ||
+      i >= length || data == nullptr) {
+    fail(env, "futex expects an Int32Array and an index inside it");
+    return false;
+  }
+  *out = static_cast<uint32_t*>(data) + i;
+  return true;
+}
+
+}  // namespace
+
+// waiterInit(dispatch): sets this thread's result callback, dispatch(id, status).
+napi_value js_waiter_init(napi_env env, napi_callback_info info) {
+  napi_value argv[1], name = nullptr;
+  if (!get_args(env, info, 1, argv)) return nullptr;
+  EnvState* state = new EnvState();
+  napi_create_string_utf8(env, "memmap.wait", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, argv[0], nullptr, name, 0, 1, nullptr, nullptr, state, call_js,
+                                      &state->tsfn) != napi_ok) {
+    delete state;
+    return fail(env, "could not create the waiter's callback");
+  }
+  napi_unref_threadsafe_function(env, state->tsfn);
+  napi_set_instance_data(env, state, nullptr, nullptr);
+  napi_add_env_cleanup_hook(env, cleanup, state);
+  return make_undefined(env);
+}
+
+// futexWait(array, index, expected, timeoutNs) -> 0 | -EAGAIN | -ETIMEDOUT | -EINTR | -errno.
+napi_value js_futex_wait(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  uint32_t* word = nullptr;
+  int32_t expected = 0;
+  double timeout = -1;
+  if (!get_args(env, info, 4, argv) || !get_word(env, argv[0], argv[1], &word) ||
+      !get_int(env, argv[2], &expected) || napi_get_value_double(env, argv[3], &timeout) != napi_ok) {
+    return nullptr;
+  }
+  return make_int(env, mm::word_wait(word, static_cast<uint32_t>(expected), static_cast<int64_t>(timeout)));
+}
+
+// futexWake(array, index, count) -> woken | -errno.
+napi_value js_futex_wake(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  uint32_t* word = nullptr;
+  int32_t count = 0;
+  if (!get_args(env, info, 3, argv) || !get_word(env, argv[0], argv[1], &word) ||
+      !get_int(env, argv[2], &count)) {
+    return nullptr;
+  }
+  return make_int(env, mm::word_wake(word, count));
+}
+
+// futexWaitAsync(array, index, expected, timeoutNs, id) -> 0 (queued) | -errno.
+// The caller keeps `array` alive until the result for `id` arrives.
+napi_value js_futex_wait_async(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  uint32_t* word = nullptr;
+  int32_t expected = 0;
+  double timeout = -1, id = 0;
+  if (!get_args(env, info, 5, argv) || !get_word(env, argv[0], argv[1], &word) ||
+      !get_int(env, argv[2], &expected) || napi_get_value_double(env, argv[3], &timeout) != napi_ok ||
+      napi_get_value_double(env, argv[4], &id) != napi_ok) {
+    return nullptr;
+  }
+  EnvState* state = env_state(env);
+  if (state == nullptr) return fail(env, "waiterInit was not called");
+  int64_t deadline = timeout < 0 ? -1 : mm::monotonic_ns() + static_cast<int64_t>(timeout);
+  Wait wait{word, static_cast<uint32_t>(expected), deadline, id, state};
+  std::lock_guard<std::mutex> threads(g_threads_mutex);
+  WaiterThread* chosen = nullptr;
+  for (auto& w : g_threads) {
+    std::lock_guard<std::mutex> lock(w->mutex);
+    if (w->waits.size() < mm::kMaxWords - 1) {
+      w->waits.push_back(wait);
+      chosen = w.get();
+      break;
+    }
+  }
+  if (chosen == nullptr) {
+    auto fresh = std::make_unique<WaiterThread>();
+    fresh->waits.push_back(wait);
+    chosen = fresh.get();
+    // The thread runs for the life of the process; it sleeps in the kernel when idle.
+    fresh->thread = std::thread(serve, chosen);
+    fresh->thread.detach();
+    g_threads.push_back(std::move(fresh));
+  }
+  if (state->pending++ == 0) napi_ref_threadsafe_function(env, state->tsfn);
+  poke(chosen);
+  return make_int(env, 0);
+}
+
+// futexCancel(id): forgets a pending wait (its result is never delivered).
+napi_value js_futex_cancel(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  double id = 0;
+  if (!get_args(env, info, 1, argv) || napi_get_value_double(env, argv[0], &id) != napi_ok) return nullptr;
+  EnvState* state = env_state(env);
+  std::lock_guard<std::mutex> threads(g_threads_mutex);
+  for (auto& w : g_threads) {
+    std::lock_guard<std::mutex> lock(w->mutex);
+    for (size_t i = 0; i < w->waits.size(); i++) {
+      if (w->waits[i].id == id && w->waits[i].env == state) {
+        w->waits.erase(w->waits.begin() + static_cast<std::ptrdiff_t>(i));
+        if (--state->pending == 0) napi_unref_threadsafe_function(env, state->tsfn);
+        poke(w.get());
+        return make_int(env, 1);
+      }
+    }
+  }
+  return make_int(env, 0);
+}
+
+// waiterThreads() -> how many waiter threads exist, for tests.
+napi_value js_waiter_threads(napi_env env, napi_callback_info) {
+  std::lock_guard<std::mutex> threads(g_threads_mutex);
+  return make_int(env, static_cast<int64_t>(g_threads.size()));
+}
+
+}  // namespace memmap

@@ -1,0 +1,18 @@
+// The Node-API callbacks for futex waits (waiter.cc), registered by addon.cc.
+#ifndef MEMMAP_NAPI_WAITER_H_
+#define MEMMAP_NAPI_WAITER_H_
+
+#include <node_api.h>
+
+namespace memmap {
+
+napi_value js_waiter_init(napi_env env, napi_callback_info info);
+napi_value js_futex_wait(napi_env env, napi_callback_info info);
+napi_value js_futex_wake(napi_env env, napi_callback_info info);
+napi_value js_futex_wait_async(napi_env env, napi_callback_info info);
+napi_value js_futex_cancel(napi_env env, napi_callback_info info);
+napi_value js_waiter_threads(napi_env env, napi_callback_info info);
+
+}  // namespace memmap
+
+#endif  // MEMMAP_NAPI_WAITER_H_

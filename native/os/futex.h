@@ -1,0 +1,29 @@
+// Waiting on a 32-bit word in shared memory and waking the waiters (futex(2), futex_waitv(2)).
+// The words may be shared between processes, so the calls never use FUTEX_PRIVATE_FLAG.
+#ifndef MEMMAP_OS_FUTEX_H_
+#define MEMMAP_OS_FUTEX_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace mm {
+
+// Sleeps while *word == expected, until woken or `timeout_ns` (relative; < 0: none) passes.
+// Returns 0 when woken, -EAGAIN if the word did not hold `expected`, -ETIMEDOUT, or -EINTR.
+int word_wait(uint32_t* word, uint32_t expected, int64_t timeout_ns);
+
+// Wakes up to `count` waiters on the word. Returns how many were woken, or -errno.
+int word_wake(uint32_t* word, int count);
+
+// Waits on several words at once: returns the index of one that was woken, -EAGAIN if one of
+// them did not hold its expected value, -ETIMEDOUT when the absolute CLOCK_MONOTONIC
+// `deadline_ns` passed (< 0: none), or -errno. At most kMaxWords words.
+constexpr size_t kMaxWords = 128;
+int words_wait(uint32_t* const* words, const uint32_t* expected, size_t count, int64_t deadline_ns);
+
+// CLOCK_MONOTONIC now, in nanoseconds.
+int64_t monotonic_ns();
+
+}  // namespace mm
+
+#endif  // MEMMAP_OS_FUTEX_H_

@@ -1,0 +1,151 @@
+/**
+ * Waiting on a 32-bit word in shared memory, and waking the waiters: the building block of
+ * every lock between processes (Linux futexes, shared between processes, not private).
+ *
+ * Unlike Atomics.wait and Atomics.notify, which only reach threads of one process, these
+ * work across processes that map the same memory (a file, a SharedMemory object) and between
+ * worker threads alike.
+ *
+ * @module
+ */
+import { invalidArgType, MemmapError, systemError } from '../errors.js';
+import { validateInteger, validateOptions } from '../internal/validate.js';
+import { addon } from '../native.js';
+
+/** Options of {@link futex.waitAsync}. */
+export interface WaitAsyncOptions {
+  /** Milliseconds before the promise rejects with ERR_MEMMAP_TIMEOUT. Default: no limit. */
+  timeout?: number;
+  /** Rejects the promise with an AbortError when aborted. */
+  signal?: AbortSignal;
+}
+
+interface Pending {
+  resolve(value: 'ok'): void;
+  reject(error: Error): void;
+  /** Kept until the result arrives: the word must not be collected while a thread waits on it. */
+  array: Int32Array;
+  cleanup(): void;
+}
+
+const pending = new Map<number, Pending>();
+let nextId = 1;
+let initialised = false;
+
+function dispatch(id: number, status: number): void {
+  const wait = pending.get(id);
+  if (wait === undefined) return;
+  pending.delete(id);
+  wait.cleanup();
+  if (status === 0) wait.resolve('ok');
+  else if (status === -110 /* ETIMEDOUT */) wait.reject(timeoutError());
+  else wait.reject(systemError(status, 'futex_waitv'));
+}
+
+function timeoutError(): MemmapError {
+  return new MemmapError('ERR_MEMMAP_TIMEOUT', 'waitAsync: the wait timed out');
+}
+
+function abortError(signal: AbortSignal): Error {
+  const error = new Error('The operation was aborted', { cause: signal.reason });
+  error.name = 'AbortError';
+  return Object.assign(error, { code: 'ABORT_ERR' });
+}
+
+function checkWord(array: unknown, index: unknown): number {
+  if (!(array instanceof Int32Array)) throw invalidArgType('array', 'an instance of Int32Array', array);
+  return validateInteger(index, 'index', 0, Math.max(array.length - 1, 0));
+}
+
+function checkTimeout(timeout: unknown, name: string): number {
+  if (timeout === undefined || timeout === Number.POSITIVE_INFINITY) return -1;
+  if (typeof timeout !== 'number') throw invalidArgType(name, 'of type number', timeout);
+  if (!(timeout >= 0)) validateInteger(timeout, name);
+  return Math.round(timeout * 1e6);
+}
+
+/** Futex operations on an element of an Int32Array over shared memory. */
+export const futex = {
+  /**
+   * Sleeps while `array[index] === expected`, until woken or `timeout` milliseconds pass. Blocks
+   * the calling thread, like Atomics.wait: use it in workers, or {@link futex.waitAsync}.
+   * @returns 'ok' when woken, 'not-equal' if the word did not hold `expected`, 'timed-out'.
+   * @example
+   * futex.wait(words, 0, 0, 1000);
+   */
+  wait(array: Int32Array, index: number, expected: number, timeout?: number): 'ok' | 'not-equal' | 'timed-out' {
+    const i = checkWord(array, index);
+    validateInteger(expected, 'expected', -(2 ** 31), 2 ** 31 - 1);
+    let remaining = checkTimeout(timeout, 'timeout');
+    const deadline = remaining < 0 ? 0n : process.hrtime.bigint() + BigInt(remaining);
+    for (;;) {
+      const rc = addon.futexWait(array, i, expected, remaining);
+      if (rc === 0) return 'ok';
+      if (rc === -11 /* EAGAIN */) return 'not-equal';
+      if (rc === -110 /* ETIMEDOUT */) return 'timed-out';
+      if (rc !== -4 /* EINTR */) throw systemError(rc, 'futex');
+      // Interrupted by a signal: wait again for what is left of the time.
+      if (remaining >= 0) remaining = Math.max(0, Number(deadline - process.hrtime.bigint()));
+    }
+  },
+
+  /**
+   * Wakes up to `count` (default: all) threads or processes waiting on `array[index]`.
+   * @returns how many were woken.
+   */
+  wake(array: Int32Array, index: number, count = 2 ** 31 - 1): number {
+    const i = checkWord(array, index);
+    validateInteger(count, 'count', 0, 2 ** 31 - 1);
+    const rc = addon.futexWake(array, i, count);
+    if (rc < 0) throw systemError(rc, 'futex');
+    return rc;
+  },
+
+  /**
+   * Waits without blocking: resolves 'not-equal' at once if the word does not hold
+   * `expected`, otherwise 'ok' when the word is woken or changes. The wait is served by
+   * memmap's own waiter threads, not libuv's pool, so any number of them can be pending
+   * while fs calls go on. A pending wait keeps the process alive.
+   * @throws (rejects) MemmapError ERR_MEMMAP_TIMEOUT after `timeout` ms; an AbortError when
+   * `signal` aborts.
+   * @example
+   * await futex.waitAsync(words, 0, 0, { timeout: 5000 });
+   */
+  waitAsync(
+    array: Int32Array,
+    index: number,
+    expected: number,
+    options?: WaitAsyncOptions,
+  ): Promise<'ok' | 'not-equal'> {
+    const i = checkWord(array, index);
+    validateInteger(expected, 'expected', -(2 ** 31), 2 ** 31 - 1);
+    const opts = validateOptions(options, 'options', ['timeout', 'signal'] as const);
+    const timeout = checkTimeout(opts.timeout, 'options.timeout');
+    const signal = opts.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw invalidArgType('options.signal', 'an instance of AbortSignal', signal);
+    }
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    if (Atomics.load(array, i) !== expected) return Promise.resolve('not-equal');
+    if (!initialised) {
+      addon.waiterInit(dispatch);
+      initialised = true;
+    }
+    const id = nextId++;
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        if (addon.futexCancel(id) === 0 && !pending.has(id)) return;
+        pending.delete(id);
+        reject(abortError(signal as AbortSignal));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      pending.set(id, { resolve, reject, array, cleanup: () => signal?.removeEventListener('abort', onAbort) });
+      const rc = addon.futexWaitAsync(array, i, expected, timeout, id);
+      if (rc < 0) {
+        pending.delete(id);
+        signal?.removeEventListener('abort', onAbort);
+        reject(systemError(rc, 'futex_waitv'));
+      }
+    });
+  },
+};

@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { describe, it } from 'node:test';
+import { Worker } from 'node:worker_threads';
+import { futex, SharedMemory } from '../src/index.js';
+import { assertExitedCleanly, assertRejectsCode, assertThrowsCode, coreAddon, runModule } from './helpers/index.js';
+
+const name = `/memmap-futex-${process.pid}`;
+
+/** Polls until `words[index]` holds `value` (a child announcing it is about to wait). */
+async function until(words: Int32Array, index: number, value: number): Promise<void> {
+  for (let i = 0; i < 500 && Atomics.load(words, index) !== value; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(Atomics.load(words, index), value, 'the other side never got there');
+}
+
+describe('futex', () => {
+  it('wait answers not-equal and timed-out; wake with nobody waiting wakes nobody', () => {
+    using shm = SharedMemory.anonymous(4096);
+    const words = new Int32Array(shm.sharedBuffer());
+    assert.equal(futex.wait(words, 0, 1, 10), 'not-equal');
+    assert.equal(futex.wait(words, 0, 0, 10), 'timed-out');
+    assert.equal(futex.wake(words, 0), 0);
+  });
+
+  it('wakes a process blocked in wait, through a named SharedMemory object', async () => {
+    using shm = SharedMemory.create(name, 4096);
+    try {
+      const words = new Int32Array(shm.sharedBuffer());
+      const child = runModule(
+        `
+        const { futex, SharedMemory } = await import(process.env.MEMMAP);
+        const shm = SharedMemory.open(process.env.NAME);
+        const words = new Int32Array(shm.sharedBuffer());
+        Atomics.store(words, 1, 1);                       // about to wait
+        const result = futex.wait(words, 0, 0, 10000);
+        process.stdout.write(result + ' ' + Atomics.load(words, 0));
+        shm.close();
+        `,
+        { NAME: name },
+      );
+      await until(words, 1, 1);
+      await new Promise((r) => setTimeout(r, 50));
+      Atomics.store(words, 0, 7);
+      futex.wake(words, 0);
+      const result = await child;
+      assertExitedCleanly(result);
+      assert.match(result.stdout, /^(ok|not-equal) 7$/);
+    } finally {
+      SharedMemory.unlink(name);
+    }
+  });
+
+  it('waitAsync in another process resolves when this one stores and wakes', async () => {
+    using shm = SharedMemory.create(name, 4096);
+    try {
+      const words = new Int32Array(shm.sharedBuffer());
+      const child = runModule(
+        `
+        const { futex, SharedMemory } = await import(process.env.MEMMAP);
+        const shm = SharedMemory.open(process.env.NAME);
+        const words = new Int32Array(shm.sharedBuffer());
+        const waiting = futex.waitAsync(words, 0, 0, { timeout: 10000 });
+        Atomics.store(words, 1, 1);
+        process.stdout.write(await waiting);
+        shm.close();
+        `,
+        { NAME: name },
+      );
+      await until(words, 1, 1);
+      Atomics.store(words, 0, 1);
+      futex.wake(words, 0);
+      const result = await child;
+      assertExitedCleanly(result);
+      assert.equal(result.stdout, 'ok');
+    } finally {
+      SharedMemory.unlink(name);
+    }
+  });
+
+  it('wakes a worker thread blocked in wait', async () => {
+    using shm = SharedMemory.anonymous(4096);
+    const words = new Int32Array(shm.sharedBuffer());
+    const worker = new Worker(
+      `
+      const { workerData, parentPort } = require('node:worker_threads');
+      import(workerData.entry).then(({ futex }) => {
+        const words = new Int32Array(workerData.shared);
+        Atomics.store(words, 1, 1);
+        parentPort.postMessage(futex.wait(words, 0, 0, 10000));
+      });
+      `,
+      {
+        eval: true,
+        workerData: { shared: shm.sharedBuffer(), entry: new URL('../src/index.js', import.meta.url).href },
+      },
+    );
+    await until(words, 1, 1);
+    await new Promise((r) => setTimeout(r, 50));
+    Atomics.store(words, 0, 1);
+    futex.wake(words, 0);
+    const result = await new Promise((done) => worker.once('message', done));
+    assert.match(String(result), /^(ok|not-equal)$/);
+    await worker.terminate();
+  });
+
+  it('1,000 pending waitAsync calls leave fs and timers running, then all resolve when woken', async () => {
+    using shm = SharedMemory.anonymous(8192);
+    const words = new Int32Array(shm.sharedBuffer());
+    const waits = Array.from({ length: 1000 }, (_, i) => futex.waitAsync(words, i + 1, 0));
+    // libuv's pool has four threads: had the waits taken them, this read would never finish.
+    const started = Date.now();
+    const data = await readFile(new URL(import.meta.url));
+    await new Promise((r) => setTimeout(r, 10));
+    assert.ok(data.length > 0);
+    assert.ok(Date.now() - started < 5000, 'fs and a timer completed while 1,000 waits were pending');
+    const { createRequire } = await import('node:module');
+    const threads = (createRequire(import.meta.url)(coreAddon) as { waiterThreads(): number }).waiterThreads();
+    assert.ok(threads >= 8, `${threads} waiter threads of memmap's own serve 1,000 waits (127 each)`);
+    for (let i = 1; i <= 1000; i++) {
+      Atomics.store(words, i, 1);
+      futex.wake(words, i);
+    }
+    const results = await Promise.all(waits);
+    assert.equal(results.length, 1000);
+    assert.ok(results.every((r) => r === 'ok'));
+  });
+
+  it('waitAsync: not-equal at once, ERR_MEMMAP_TIMEOUT, AbortError', async () => {
+    using shm = SharedMemory.anonymous(4096);
+    const words = new Int32Array(shm.sharedBuffer());
+    assert.equal(await futex.waitAsync(words, 0, 3), 'not-equal');
+    await assertRejectsCode(futex.waitAsync(words, 0, 0, { timeout: 20 }), 'ERR_MEMMAP_TIMEOUT');
+    const controller = new AbortController();
+    const aborted = futex.waitAsync(words, 0, 0, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 10);
+    await assert.rejects(aborted, { name: 'AbortError' });
+    await assert.rejects(futex.waitAsync(words, 0, 0, { signal: AbortSignal.abort() }), { name: 'AbortError' });
+  });
+
+  it('bad arguments have codes', () => {
+    const words = new Int32Array(new SharedArrayBuffer(8));
+    assertThrowsCode(() => futex.wait(new Uint8Array(4) as never, 0, 0), 'ERR_INVALID_ARG_TYPE');
+    assertThrowsCode(() => futex.wake(words, 2), 'ERR_OUT_OF_RANGE');
+    assertThrowsCode(() => futex.wait(words, 0, 2 ** 31), 'ERR_OUT_OF_RANGE');
+    assertThrowsCode(() => futex.wait(words, 0, 0, -1), 'ERR_OUT_OF_RANGE');
+    assertThrowsCode(() => futex.waitAsync(words, 0, 0, { timeot: 1 } as never), 'ERR_INVALID_ARG_VALUE');
+    assertThrowsCode(() => futex.waitAsync(words, 0, 0, { signal: {} as never }), 'ERR_INVALID_ARG_TYPE');
+  });
+});
