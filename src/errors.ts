@@ -22,6 +22,10 @@ export type MemmapErrorCode =
   | 'ERR_MEMMAP_TRUNCATED'
   /** A wait did not end within its timeout. */
   | 'ERR_MEMMAP_TIMEOUT'
+  /** unlock() by a thread that does not hold the lock. */
+  | 'ERR_MEMMAP_NOT_OWNER'
+  /** lock() by the thread that holds the lock already. */
+  | 'ERR_MEMMAP_DEADLOCK'
   /** This runtime or platform cannot do what was asked. */
   | 'ERR_MEMMAP_UNSUPPORTED';
 

@@ -16,4 +16,6 @@ export type { Seal, SharedMemoryCreateOptions, SharedMemoryInfo, SharedMemoryOpe
 export { SharedMemory } from './shm.js';
 export type { WaitAsyncOptions } from './sync/futex.js';
 export { futex } from './sync/futex.js';
+export type { LockOptions, LockResult, MutexTarget } from './sync/mutex.js';
+export { Mutex } from './sync/mutex.js';
 export { pageSize } from './system.js';

@@ -59,6 +59,8 @@ export interface Addon {
   futexWaitAsync(array: Int32Array, index: number, expected: number, timeoutNs: number, id: number): number;
   futexCancel(id: number): number;
   waiterThreads(): number;
+  threadIds(): [pid: number, tid: number];
+  threadAlive(pid: number, tid: number): number;
 }
 
 /** What fileInfo reports a descriptor refers to. */

@@ -49,6 +49,8 @@ napi_value init(napi_env env, napi_value exports) {
       {"futexCancel", nullptr, js_futex_cancel, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"waiterThreads", nullptr, js_waiter_threads, nullptr, nullptr, nullptr, napi_enumerable,
        nullptr},
+      {"threadIds", nullptr, js_thread_ids, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"threadAlive", nullptr, js_thread_alive, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"openFile", nullptr, js_open_file, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"fileInfo", nullptr, js_file_info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"openShared", nullptr, js_open_shared, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

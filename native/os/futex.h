@@ -21,6 +21,14 @@ int word_wake(uint32_t* word, int count);
 constexpr size_t kMaxWords = 128;
 int words_wait(uint32_t* const* words, const uint32_t* expected, size_t count, int64_t deadline_ns);
 
+// The kernel's id of the calling thread (gettid) and of its process (getpid): what a lock
+// word records as its owner.
+int thread_id();
+int process_id();
+
+// Whether thread `tid` of process `pid` is alive (tgkill with signal 0). 1, 0, or -errno.
+int thread_alive(int pid, int tid);
+
 // CLOCK_MONOTONIC now, in nanoseconds.
 int64_t monotonic_ns();
 

@@ -5,14 +5,16 @@
 // It ends with the line 'N passed, N failed' and a line 'features: {...}' that the matrix
 // reads to fill the README's runtime table.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const memmapUrl = new URL('../../dist/src/index.js', import.meta.url).href;
-const { MemmapError, SharedMemory, faultStats, futex, mapAnonymous, mapFile, pageSize } = await import(memmapUrl);
+const { MemmapError, Mutex, SharedMemory, faultStats, futex, mapAnonymous, mapFile, pageSize } = await import(
+  memmapUrl
+);
 
 const dir = mkdtempSync(join(tmpdir(), 'memmap-smoke-'));
 const results = [];
@@ -161,6 +163,34 @@ await check('futex: wait, wake and waitAsync on shared memory', async () => {
   await assert.rejects(futex.waitAsync(words, 0, 1, { timeout: 10 }), (e) => e.code === 'ERR_MEMMAP_TIMEOUT');
   shm.close();
   features.futex = true;
+});
+
+await check('Mutex across two processes, and owner-died after the holder is killed', async () => {
+  const name = `/memmap-smoke-mutex-${process.pid}`;
+  const shm = SharedMemory.create(name, pageSize);
+  const mutex = Mutex.create(shm, 0);
+  const child = JSON.parse(process.env.MEMMAP_SMOKE_CHILD ?? '[]');
+  const script = join(dir, 'mutex-child.mjs');
+  writeFileSync(
+    script,
+    `const { Mutex, SharedMemory } = await import(${JSON.stringify(memmapUrl)});
+     const shm = SharedMemory.open(${JSON.stringify(name)});
+     Mutex.attach(shm, 0).lock();
+     process.stdout.write('locked');
+     setInterval(() => {}, 1000);`,
+  );
+  const holder = spawn(process.execPath, [...child, script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((done) => holder.stdout.once('data', done));
+  assert.equal(mutex.tryLock(), false);
+  holder.kill('SIGKILL');
+  await new Promise((done) => holder.once('exit', done));
+  assert.equal(await mutex.lockAsync({ timeout: 5000 }), 'owner-died');
+  mutex.unlock();
+  assert.equal(mutex.lock(), 'acquired');
+  mutex.unlock();
+  shm.unlink();
+  shm.close();
+  features.mutex = true;
 });
 
 await check('errors: Node-style system errors and argument errors', () => {

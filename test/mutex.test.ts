@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { Worker } from 'node:worker_threads';
+import { Mutex, mapAnonymous, mapFile, SharedMemory } from '../src/index.js';
+import { assertExitedCleanly, assertThrowsCode, entry, runFixture, runModule, tempDir } from './helpers/index.js';
+
+const dir = tempDir();
+
+function counterFile(): string {
+  const path = join(dir, `counter-${Math.random().toString(36).slice(2)}.bin`);
+  writeFileSync(path, Buffer.alloc(4096));
+  using m = mapFile(path, { mode: 'write' });
+  Mutex.create(m, 0);
+  return path;
+}
+
+describe('Mutex between processes', () => {
+  it('4 processes x 100,000 lock/increment/unlock on a file mapping count exactly 400,000', async () => {
+    const path = counterFile();
+    const results = await Promise.all(
+      Array.from({ length: 4 }, () => runFixture('mutex-child.mjs', { FILE: path, ROUNDS: '100000' })),
+    );
+    for (const result of results) assertExitedCleanly(result);
+    using m = mapFile(path);
+    assert.equal(m.buffer.readUInt32LE(64), 400_000);
+  });
+
+  it('2 processes x (main thread with lockAsync + a worker with lock) count exactly', async () => {
+    const path = counterFile();
+    const results = await Promise.all(
+      Array.from({ length: 2 }, () => runFixture('mutex-child.mjs', { FILE: path, ROUNDS: '20000', WORKER: '1' })),
+    );
+    for (const result of results) assertExitedCleanly(result);
+    using m = mapFile(path);
+    assert.equal(m.buffer.readUInt32LE(64), 4 * 20_000);
+  });
+
+  it('kill -9 of the holder: the next locker gets owner-died, in 20 rounds', async () => {
+    const path = counterFile();
+    using m = mapFile(path, { mode: 'write' });
+    const mutex = Mutex.attach(m, 0);
+    for (let round = 0; round < 20; round++) {
+      const child = spawn(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `const { Mutex, mapFile } = await import(process.env.MEMMAP);
+           const m = mapFile(process.env.FILE, { mode: 'write' });
+           Mutex.attach(m, 0).lock();
+           process.stdout.write('locked');
+           setInterval(() => {}, 1000);`,
+        ],
+        { env: { ...process.env, MEMMAP: entry, FILE: path }, stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      await new Promise<void>((done) => child.stdout?.once('data', () => done()));
+      assert.equal(mutex.tryLock(), false, 'held by the child');
+      child.kill('SIGKILL');
+      await new Promise((done) => child.once('exit', done));
+      const result = await mutex.lockAsync({ timeout: 5000 });
+      assert.equal(result, 'owner-died', `round ${round}`);
+      mutex.unlock();
+    }
+  });
+
+  it('unlock by a process that does not hold it: ERR_MEMMAP_NOT_OWNER', async () => {
+    const name = `/memmap-mutex-${process.pid}`;
+    using shm = SharedMemory.create(name, 4096);
+    try {
+      const mutex = Mutex.create(shm, 128);
+      mutex.lock();
+      const child = await runModule(
+        `const { Mutex, SharedMemory } = await import(process.env.MEMMAP);
+         const shm = SharedMemory.open(process.env.NAME);
+         const mutex = Mutex.attach(shm, 128);
+         let code = 'none';
+         try { mutex.unlock(); } catch (e) { code = e.code; }
+         process.stdout.write(code + ' ' + mutex.tryLock());
+         shm.close();`,
+        { NAME: name },
+      );
+      assertExitedCleanly(child);
+      assert.equal(child.stdout, 'ERR_MEMMAP_NOT_OWNER false');
+      mutex.unlock();
+    } finally {
+      SharedMemory.unlink(name);
+    }
+  });
+});
+
+describe('Mutex errors and options', () => {
+  it('timeouts, aborts, misuse', async () => {
+    using shm = SharedMemory.anonymous(4096);
+    const mutex = Mutex.create(shm, 0);
+    assert.equal(mutex.lock(), 'acquired');
+    assertThrowsCode(() => mutex.lock(), 'ERR_MEMMAP_DEADLOCK');
+    const other = new Worker(
+      `const { workerData, parentPort } = require('node:worker_threads');
+       import(workerData.entry).then(async ({ Mutex }) => {
+         const mutex = Mutex.attach(workerData.shared, 0);
+         const codes = [];
+         try { mutex.lock({ timeout: 30 }); } catch (e) { codes.push(e.code); }
+         await mutex.lockAsync({ timeout: 30 }).catch((e) => codes.push(e.code));
+         await mutex.lockAsync({ signal: AbortSignal.timeout(30) }).catch((e) => codes.push(e.name));
+         try { mutex.unlock(); } catch (e) { codes.push(e.code); }
+         parentPort.postMessage(codes);
+       });`,
+      { eval: true, workerData: { shared: shm.sharedBuffer(), entry } },
+    );
+    const codes = await new Promise((done) => other.once('message', done));
+    await other.terminate();
+    assert.deepEqual(codes, ['ERR_MEMMAP_TIMEOUT', 'ERR_MEMMAP_TIMEOUT', 'AbortError', 'ERR_MEMMAP_NOT_OWNER']);
+    mutex.unlock();
+    assert.equal(await mutex.withLock((result) => result), 'acquired');
+    assert.equal(mutex.locked, false);
+  });
+
+  it('placement errors have codes', () => {
+    using file = mapFile(counterFile(), { mode: 'copy' });
+    assertThrowsCode(() => Mutex.create(file, 0), 'ERR_INVALID_ARG_VALUE');
+    using priv = mapAnonymous(4096);
+    assertThrowsCode(() => Mutex.create(priv, 0), 'ERR_INVALID_ARG_VALUE');
+    using shm = SharedMemory.anonymous(4096);
+    assertThrowsCode(() => Mutex.create(shm, 2), 'ERR_INVALID_ARG_VALUE');
+    assertThrowsCode(() => Mutex.create(shm, 4088), 'ERR_MEMMAP_OUT_OF_RANGE');
+    assertThrowsCode(() => Mutex.attach(shm, 64), 'ERR_INVALID_ARG_VALUE');
+    assertThrowsCode(() => Mutex.create(new ArrayBuffer(64) as never, 0), 'ERR_INVALID_ARG_TYPE');
+    const mutex = Mutex.create(shm, 0);
+    shm.close();
+    assertThrowsCode(() => mutex.lock(), 'ERR_MEMMAP_CLOSED');
+  });
+});
