@@ -5,10 +5,11 @@
  * fs.readFileSync, writes through a shared mapping, flushes, reads the change back with fs,
  * and removes everything it made.
  */
+import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mapFile, pageSize } from '../src/index.js';
+import { Mutex, mapFile, pageSize, SharedMemory } from '../src/index.js';
 import { byteSum, sumFile } from '../src/internal/checksum.js';
 
 const SIZE = 256 * 1024 * 1024;
@@ -93,6 +94,40 @@ try {
     copy.buffer.fill(0);
     const after = firstPage();
     console.log(`wrote zeros into the copy; the file's first page sums to ${after} (before: ${before})`);
+  }
+
+  step('Two processes, one counter: shared memory and a Mutex');
+  {
+    const name = `/memmap-tour-${process.pid}`;
+    using shm = SharedMemory.create(name, 4096, { exclusive: true });
+    try {
+      const mutex = Mutex.create(shm, 0);
+      const rounds = 50_000;
+      const child = spawn(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `const { SharedMemory, Mutex } = await import(${JSON.stringify(new URL('../src/index.js', import.meta.url).href)});
+           const shm = SharedMemory.open(${JSON.stringify(name)});
+           const mutex = Mutex.attach(shm, 0);
+           for (let i = 0; i < ${rounds}; i++) { mutex.lock(); shm.buffer.writeUInt32LE(shm.buffer.readUInt32LE(64) + 1, 64); mutex.unlock(); }
+           shm.close();`,
+        ],
+        { stdio: 'inherit' },
+      );
+      for (let i = 0; i < rounds; i++) {
+        await mutex.lockAsync();
+        shm.buffer.writeUInt32LE(shm.buffer.readUInt32LE(64) + 1, 64);
+        mutex.unlock();
+      }
+      await new Promise((done) => child.once('exit', done));
+      console.log(
+        `this process and a child each added 1 to a counter ${rounds.toLocaleString('en')} times under a Mutex in ${name}: it reads ${shm.buffer.readUInt32LE(64).toLocaleString('en')}`,
+      );
+    } finally {
+      SharedMemory.unlink(name);
+    }
   }
 
   step('Done');

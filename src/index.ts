@@ -18,4 +18,5 @@ export type { WaitAsyncOptions } from './sync/futex.js';
 export { futex } from './sync/futex.js';
 export type { LockOptions, LockResult, MutexTarget } from './sync/mutex.js';
 export { Mutex } from './sync/mutex.js';
+export { Semaphore } from './sync/semaphore.js';
 export { pageSize } from './system.js';

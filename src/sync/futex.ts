@@ -11,6 +11,7 @@
 import { invalidArgType, MemmapError, systemError } from '../errors.js';
 import { validateInteger, validateOptions } from '../internal/validate.js';
 import { addon } from '../native.js';
+import { abortError } from './placement.js';
 
 /** Options of {@link futex.waitAsync}. */
 export interface WaitAsyncOptions {
@@ -44,12 +45,6 @@ function dispatch(id: number, status: number): void {
 
 function timeoutError(): MemmapError {
   return new MemmapError('ERR_MEMMAP_TIMEOUT', 'waitAsync: the wait timed out');
-}
-
-function abortError(signal: AbortSignal): Error {
-  const error = new Error('The operation was aborted', { cause: signal.reason });
-  error.name = 'AbortError';
-  return Object.assign(error, { code: 'ABORT_ERR' });
 }
 
 function checkWord(array: unknown, index: unknown): number {

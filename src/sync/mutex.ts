@@ -10,17 +10,17 @@
  *
  * @module
  */
-import { invalidArgType, invalidArgValue, MemmapError } from '../errors.js';
-import { validateInteger, validateOptions } from '../internal/validate.js';
-import { Mapping } from '../mapping.js';
+import { MemmapError } from '../errors.js';
+import type { Mapping } from '../mapping.js';
 import { addon } from '../native.js';
 import { futex } from './futex.js';
+import { abortError, checkMarker, checkOpen, deadlineOf, placeWords, type SyncTarget, slice } from './placement.js';
 
 /** What lock() reports: the lock was free, or its holder died holding it. */
 export type LockResult = 'acquired' | 'owner-died';
 
 /** Where a Mutex lives: a shared mapping, or a SharedArrayBuffer (between worker threads). */
-export type MutexTarget = Mapping | SharedArrayBuffer;
+export type MutexTarget = SyncTarget;
 
 /** Options of {@link Mutex.lock} and {@link Mutex.lockAsync}. */
 export interface LockOptions {
@@ -35,50 +35,12 @@ const WAITERS = 0x40000000;
 const OWNER = 0x3fffffff;
 /** How often a waiter looks whether the holder is still alive, in milliseconds. */
 const LIVENESS_CHECK_MS = 50;
-/** Bytes a Mutex takes. */
-const SIZE = 16;
 
 let ids: [number, number] | undefined;
 /** This thread's [process id, thread id]; module state is per thread, like the ids. */
 function self(): [number, number] {
   ids ??= addon.threadIds();
   return ids;
-}
-
-function wordsOf(target: unknown, byteOffset: unknown): [Int32Array, Mapping | null] {
-  const offset = byteOffset === undefined ? 0 : validateInteger(byteOffset, 'byteOffset');
-  if (offset % 4 !== 0) throw invalidArgValue('byteOffset', offset, 'must be a multiple of 4');
-  if (target instanceof Mapping) {
-    if (target.mode !== 'write') {
-      throw invalidArgValue(
-        'mapping',
-        target.mode,
-        "must be a shared writable mapping (mode 'write', a SharedMemory, or mapAnonymous with shared: true): other processes never see a private or read-only one",
-      );
-    }
-    if (offset + SIZE > target.length) {
-      throw new MemmapError(
-        'ERR_MEMMAP_OUT_OF_RANGE',
-        `Mutex: ${SIZE} bytes at ${offset} do not fit in a mapping of ${target.length} bytes`,
-      );
-    }
-    const b = target.buffer;
-    return [new Int32Array(b.buffer, b.byteOffset + offset, 4), target];
-  }
-  if (target instanceof SharedArrayBuffer) {
-    if (offset + SIZE > target.byteLength) {
-      throw new MemmapError(
-        'ERR_MEMMAP_OUT_OF_RANGE',
-        `Mutex: ${SIZE} bytes at ${offset} do not fit in ${target.byteLength} bytes`,
-      );
-    }
-    return [new Int32Array(target, offset, 4), null];
-  }
-  throw invalidArgType('target', 'a Mapping or a SharedArrayBuffer', target);
-}
-
-function timeoutError(): MemmapError {
-  return new MemmapError('ERR_MEMMAP_TIMEOUT', 'lock: the mutex was not free within the timeout');
 }
 
 /**
@@ -108,7 +70,7 @@ export class Mutex {
    * const mutex = Mutex.create(shm, 0);
    */
   static create(target: MutexTarget, byteOffset = 0): Mutex {
-    const [words, mapping] = wordsOf(target, byteOffset);
+    const [words, mapping] = placeWords(target, byteOffset, 'Mutex');
     Atomics.store(words, 0, 0);
     Atomics.store(words, 1, 0);
     Atomics.store(words, 3, 0);
@@ -121,10 +83,8 @@ export class Mutex {
    * @throws ERR_INVALID_ARG_VALUE if there is no Mutex there.
    */
   static attach(target: MutexTarget, byteOffset = 0): Mutex {
-    const [words, mapping] = wordsOf(target, byteOffset);
-    if (Atomics.load(words, 2) !== MARKER) {
-      throw invalidArgValue('byteOffset', byteOffset, 'holds no Mutex: create one there first');
-    }
+    const [words, mapping] = placeWords(target, byteOffset, 'Mutex');
+    checkMarker(words, MARKER, byteOffset, 'Mutex');
     return new Mutex(words, mapping);
   }
 
@@ -149,7 +109,7 @@ export class Mutex {
    * @throws ERR_MEMMAP_TIMEOUT; ERR_MEMMAP_DEADLOCK if this thread holds it already.
    */
   lock(options?: LockOptions): LockResult {
-    const deadline = this.#deadline(options, false);
+    const deadline = deadlineOf(options, false);
     let waited = false;
     for (;;) {
       this.#check();
@@ -168,13 +128,12 @@ export class Mutex {
    * @throws (rejects) ERR_MEMMAP_TIMEOUT; an AbortError when `signal` aborts.
    */
   async lockAsync(options?: LockOptions): Promise<LockResult> {
-    const deadline = this.#deadline(options, true);
+    const deadline = deadlineOf(options, true);
     const signal = options?.signal;
     let waited = false;
     for (;;) {
       this.#check();
-      if (signal?.aborted)
-        throw Object.assign(new Error('The operation was aborted'), { name: 'AbortError', code: 'ABORT_ERR' });
+      if (signal?.aborted) throw abortError(signal);
       const result = this.#attempt(waited);
       if (result !== false) return result;
       const slice = this.#slice(deadline);
@@ -225,7 +184,7 @@ export class Mutex {
   }
 
   #check(): void {
-    if (this.#mapping?.closed) throw new MemmapError('ERR_MEMMAP_CLOSED', 'Mutex: its mapping is closed');
+    checkOpen(this.#mapping, 'Mutex');
   }
 
   /** One attempt to take the lock; a waiter that got it keeps the waiters bit set. */
@@ -258,17 +217,8 @@ export class Mutex {
     return Atomics.compareExchange(this.#words, 0, state, state | WAITERS) === state ? state | WAITERS : 0;
   }
 
-  #deadline(options: unknown, async: boolean): number {
-    const opts = validateOptions(options, 'options', async ? (['timeout', 'signal'] as const) : (['timeout'] as const));
-    if (opts.timeout === undefined) return Number.POSITIVE_INFINITY;
-    if (typeof opts.timeout !== 'number' || !(opts.timeout >= 0)) validateInteger(opts.timeout, 'options.timeout');
-    return performance.now() + (opts.timeout as number);
-  }
-
   /** How long to sleep before looking again whether the holder lives. */
   #slice(deadline: number): number {
-    const left = deadline - performance.now();
-    if (left <= 0) throw timeoutError();
-    return Math.min(left, LIVENESS_CHECK_MS);
+    return slice(deadline, LIVENESS_CHECK_MS, 'lock');
   }
 }

@@ -12,9 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const memmapUrl = new URL('../../dist/src/index.js', import.meta.url).href;
-const { MemmapError, Mutex, SharedMemory, faultStats, futex, mapAnonymous, mapFile, pageSize } = await import(
-  memmapUrl
-);
+const { MemmapError, Mutex, Semaphore, SharedMemory, faultStats, futex, mapAnonymous, mapFile, pageSize } =
+  await import(memmapUrl);
 
 const dir = mkdtempSync(join(tmpdir(), 'memmap-smoke-'));
 const results = [];
@@ -165,7 +164,7 @@ await check('futex: wait, wake and waitAsync on shared memory', async () => {
   features.futex = true;
 });
 
-await check('Mutex across two processes, and owner-died after the holder is killed', async () => {
+await check('Mutex across two processes, owner-died after the holder is killed, and a Semaphore', async () => {
   const name = `/memmap-smoke-mutex-${process.pid}`;
   const shm = SharedMemory.create(name, pageSize);
   const mutex = Mutex.create(shm, 0);
@@ -188,6 +187,11 @@ await check('Mutex across two processes, and owner-died after the holder is kill
   mutex.unlock();
   assert.equal(mutex.lock(), 'acquired');
   mutex.unlock();
+  const sem = Semaphore.create(shm, 16, 0);
+  const waiting = sem.waitAsync({ timeout: 5000 });
+  sem.post();
+  await waiting;
+  assert.equal(sem.tryWait(), false);
   shm.unlink();
   shm.close();
   features.mutex = true;
