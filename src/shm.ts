@@ -51,15 +51,9 @@ function validateName(name: unknown): string {
   return name;
 }
 
-function mapShared(fd: number, name: string | null, mode: MapMode, memoryFile: boolean): SharedMemory {
-  const parts = mapDescriptor(fd, name, {
-    mode,
-    offset: 0,
-    wanted: undefined,
-    grow: false,
-    populate: false,
-    advice: undefined,
-  });
+/** Maps a descriptor this call owns as shared memory: `wanted` bytes, or all of it. */
+function mapShared(fd: number, name: string | null, mode: MapMode, memoryFile: boolean, wanted?: number): SharedMemory {
+  const parts = mapDescriptor(fd, name, { mode, offset: 0, wanted, grow: false, populate: false, advice: undefined });
   return new SharedMemory(kMappingToken, parts, name, memoryFile);
 }
 
@@ -123,19 +117,7 @@ export class SharedMemory extends Mapping {
         throw systemError(rc, 'ftruncate', name);
       }
     }
-    return new SharedMemory(
-      kMappingToken,
-      mapDescriptor(fd, name, {
-        mode: 'write',
-        offset: 0,
-        wanted: size,
-        grow: false,
-        populate: false,
-        advice: undefined,
-      }),
-      name,
-      false,
-    );
+    return mapShared(fd, name, 'write', false, size);
   }
 
   /**

@@ -4,7 +4,7 @@
  * as such, with the reason, never left out silently.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,7 +54,6 @@ export function loadPeers(): Peers {
 export function tryOriginalMmapIo(): string {
   const dir = mkdtempSync(join(tmpdir(), 'memmap-bench-mmap-io-'));
   try {
-    mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'package.json'), '{"name":"probe","private":true}');
     const result = spawnSync('npm', ['install', '--no-audit', '--no-fund', 'mmap-io@1'], {
       cwd: dir,
