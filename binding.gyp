@@ -12,16 +12,19 @@
         "native/napi/glue.cc",
         "native/napi/mapping.cc",
         "native/napi/region.cc",
+        "native/napi/semaphore.cc",
         "native/napi/waiter.cc",
         "native/os/bytesum.cc",
       ],
       "conditions": [
         ["OS == 'linux'", {
-          "sources": ["native/os/map_linux.cc", "native/os/guard_linux.cc", "native/os/futex_linux.cc"],
+          "sources": ["native/os/map_linux.cc", "native/os/guard_linux.cc", "native/os/futex_linux.cc",
+                      "native/os/sem_linux.cc"],
           "libraries": ["-ldl", "-lpthread"],
         }],
         ["OS != 'linux'", {
-          "sources": ["native/os/map_stub.cc", "native/os/guard_stub.cc", "native/os/futex_stub.cc"],
+          "sources": ["native/os/map_stub.cc", "native/os/guard_stub.cc", "native/os/futex_stub.cc",
+                      "native/os/sem_stub.cc"],
         }],
       ],
     },

@@ -5,7 +5,8 @@
  *
  *   npm run bench                  the full suite (about ten minutes on two cores)
  *   npm run bench -- --quick       small sizes, one repetition each: a smoke test (about a minute)
- *   npm run bench -- scan writes   only the cases whose id contains one of the words
+ *   npm run bench -- scan writes   only the cases whose id contains one of the words (random-reads,
+ *                                  sequential-scan, shared-dataset, random-writes, open-close, sync)
  *
  * No goal is asserted: this machine is shared and noisy. Goals are reported met or missed.
  */
@@ -17,6 +18,7 @@ import { randomReads } from './cases/random-reads.js';
 import { randomWrites } from './cases/random-writes.js';
 import { sequentialScan } from './cases/sequential-scan.js';
 import { sharedDataset } from './cases/shared-dataset.js';
+import { sync } from './cases/sync.js';
 import { type CaseResult, type Context, cleanUp, machine, type Row, resultsDir, root } from './lib/harness.js';
 import { installPeers, loadPeers, type Peers, tryOriginalMmapIo } from './lib/peers.js';
 
@@ -27,6 +29,7 @@ const CASES: [string, CaseRunner][] = [
   ['shared-dataset', sharedDataset],
   ['random-writes', randomWrites],
   ['open-close', openClose],
+  ['sync', sync],
 ];
 
 function formatValue(row: Row): string {

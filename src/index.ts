@@ -14,9 +14,13 @@ export type { Advice, FileTarget, MapAnonymousOptions, MapFileOptions, MapMode, 
 export { Mapping, mapAnonymous, mapFile } from './mapping.js';
 export type { Seal, SharedMemoryCreateOptions, SharedMemoryInfo, SharedMemoryOpenOptions } from './shm.js';
 export { SharedMemory } from './shm.js';
+export { Condition } from './sync/condition.js';
+export { Event } from './sync/event.js';
 export type { WaitAsyncOptions } from './sync/futex.js';
 export { futex } from './sync/futex.js';
 export type { LockOptions, LockResult, MutexTarget } from './sync/mutex.js';
 export { Mutex } from './sync/mutex.js';
+export type { NamedSemaphoreCreateOptions } from './sync/named-semaphore.js';
+export { NamedSemaphore } from './sync/named-semaphore.js';
 export { Semaphore } from './sync/semaphore.js';
 export { pageSize } from './system.js';

@@ -21,6 +21,9 @@ import { MemmapError } from './errors.js';
 /** An opaque reference to a mapped region, owned by the addon. */
 export type Handle = { readonly __memmapHandle: unique symbol };
 
+/** An opaque reference to an open named semaphore, owned by the addon. */
+export type SemHandle = { readonly __memmapSemaphore: unique symbol };
+
 /** A handle on success, a negative errno on failure. */
 type Result<T> = T | number;
 
@@ -61,6 +64,14 @@ export interface Addon {
   waiterThreads(): number;
   threadIds(): [pid: number, tid: number];
   threadAlive(pid: number, tid: number): number;
+  semOpen(name: string, create: boolean, exclusive: boolean, mode: number, value: number): Result<SemHandle>;
+  semClose(handle: SemHandle): number;
+  semUnlink(name: string): number;
+  semPost(handle: SemHandle): number;
+  semWait(handle: SemHandle, timeoutNs: number): number;
+  semTryWait(handle: SemHandle): number;
+  semValue(handle: SemHandle): number;
+  semState(handle: SemHandle): ArrayBuffer | null | number;
 }
 
 /** What fileInfo reports a descriptor refers to. */

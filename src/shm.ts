@@ -5,8 +5,14 @@
  * @module
  */
 import { readdirSync } from 'node:fs';
-import { invalidArgType, invalidArgValue, MemmapError, systemError } from './errors.js';
-import { validateBoolean, validateInteger, validateOneOf, validateOptions } from './internal/validate.js';
+import { MemmapError, systemError } from './errors.js';
+import {
+  validateBoolean,
+  validateInteger,
+  validateOneOf,
+  validateOptions,
+  validatePosixName,
+} from './internal/validate.js';
 import { kFd, kMappingToken, type MapMode, Mapping, mapDescriptor } from './mapping.js';
 import { addon } from './native.js';
 
@@ -38,17 +44,8 @@ const SEALS: Record<Seal, number> = { seal: 1, shrink: 2, grow: 4, write: 8 };
 const SEAL_NAMES = Object.keys(SEALS) as Seal[];
 const SHM_DIR = '/dev/shm';
 
-/** Checks a POSIX shared memory name: '/', then 1 to 254 bytes with no '/' and no NUL. */
 function validateName(name: unknown): string {
-  if (typeof name !== 'string') throw invalidArgType('name', 'of type string', name);
-  if (!/^\/[^/\0]+$/.test(name) || Buffer.byteLength(name) > 255 || name === '/.' || name === '/..') {
-    throw invalidArgValue(
-      'name',
-      name,
-      "must start with '/' and have no other '/', no NUL byte, and at most 255 bytes, such as '/jobs'",
-    );
-  }
-  return name;
+  return validatePosixName(name, 255);
 }
 
 /** Maps a descriptor this call owns as shared memory: `wanted` bytes, or all of it. */

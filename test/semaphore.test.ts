@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Semaphore, SharedMemory } from '../src/index.js';
-import { assertExitedCleanly, assertRejectsCode, assertThrowsCode, root, runModule } from './helpers/index.js';
+import { assertExitedCleanly, assertRejectsCode, assertThrowsCode, entry, root, runModule } from './helpers/index.js';
 
 describe('Semaphore', () => {
   it('counts: post adds, tryWait and wait take, value reads', async () => {
@@ -21,6 +21,32 @@ describe('Semaphore', () => {
     await assert.rejects(sem.waitAsync({ signal: AbortSignal.timeout(20) }), { name: 'AbortError' });
     assertThrowsCode(() => Semaphore.attach(shm, 64), 'ERR_INVALID_ARG_VALUE');
     assertThrowsCode(() => Semaphore.create(shm, 0, -1), 'ERR_OUT_OF_RANGE');
+  });
+
+  it('spin: a wait that spins takes a post made meanwhile by a worker; the option is checked', async () => {
+    const { Worker } = await import('node:worker_threads');
+    const { Mutex, Condition } = await import('../src/index.js');
+    const sab = new SharedArrayBuffer(64);
+    const sem = Semaphore.create(sab, 0, 0);
+    const worker = new Worker(
+      `const { workerData } = require('node:worker_threads');
+       import(workerData.entry).then(({ Semaphore }) => {
+         const sem = Semaphore.attach(workerData.sab, 0);
+         for (let i = 0; i < 50; i++) sem.post();
+       });`,
+      { eval: true, workerData: { entry, sab } },
+    );
+    for (let i = 0; i < 25; i++) sem.wait({ spin: 50_000, timeout: 10_000 });
+    for (let i = 0; i < 25; i++) await sem.waitAsync({ spin: 1000, timeout: 10_000 });
+    assert.equal(sem.value, 0);
+    await new Promise((done) => worker.once('exit', done));
+    assertThrowsCode(() => sem.wait({ spin: -1 }), 'ERR_OUT_OF_RANGE');
+    assertThrowsCode(() => sem.wait({ spin: 100_001 }), 'ERR_OUT_OF_RANGE');
+    assertThrowsCode(() => sem.wait({ spin: '5' as unknown as number }), 'ERR_INVALID_ARG_TYPE');
+    const mutex = Mutex.create(sab, 16);
+    assert.equal(mutex.lock({ spin: 10 }), 'acquired');
+    assertThrowsCode(() => Condition.create(sab, 32).wait(mutex, { spin: 1 } as object), 'ERR_INVALID_ARG_VALUE');
+    mutex.unlock();
   });
 
   it('a post in one process wakes a waitAsync in another', async () => {

@@ -92,10 +92,13 @@ export function record(table: Record<string, number[]>, name: string, value: num
   table[name] = samples;
 }
 
-/** The kind of a subject, from how its name starts: memmap, a peer (@scope/...), C, or Node. */
+/** The npm peers' names, as subjects start with them. */
+const PEERS = ['@riaskov/mmap-io', 'shm-typed-array'];
+
+/** The kind of a subject, from how its name starts: memmap, an npm peer, C, or Node. */
 export function kindOf(subject: string): Row['kind'] {
   if (subject.startsWith('memmap')) return 'memmap';
-  if (subject.startsWith('@')) return 'peer';
+  if (PEERS.some((peer) => subject.startsWith(peer))) return 'peer';
   if (subject.startsWith('C ')) return 'c';
   return 'node';
 }

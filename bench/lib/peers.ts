@@ -21,6 +21,8 @@ export interface MmapIo {
 
 export interface Peers {
   mmapIo: MmapIo | null;
+  /** shm-typed-array: System V shared memory as typed arrays, with no locks or waits. */
+  shmTypedArray: unknown;
   /** Why a peer is missing, by name, and what was found about the ones that failed to build. */
   status: Record<string, string>;
 }
@@ -44,7 +46,14 @@ export function loadPeers(): Peers {
   } catch (error) {
     status['@riaskov/mmap-io'] = `could not be loaded: ${(error as Error).message.split('\n')[0]}`;
   }
-  return { mmapIo, status };
+  let shmTypedArray: unknown = null;
+  try {
+    shmTypedArray = require('shm-typed-array');
+    status['shm-typed-array'] = 'loaded';
+  } catch (error) {
+    status['shm-typed-array'] = `could not be loaded: ${(error as Error).message.split('\n')[0]}`;
+  }
+  return { mmapIo, shmTypedArray, status };
 }
 
 /**

@@ -8,6 +8,7 @@
 #include "file.h"
 #include "glue.h"
 #include "mapping.h"
+#include "semaphore.h"
 #include "waiter.h"
 
 namespace memmap {
@@ -51,6 +52,14 @@ napi_value init(napi_env env, napi_value exports) {
        nullptr},
       {"threadIds", nullptr, js_thread_ids, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"threadAlive", nullptr, js_thread_alive, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"semOpen", nullptr, js_sem_open, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"semClose", nullptr, js_sem_close, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"semUnlink", nullptr, js_sem_unlink, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"semPost", nullptr, js_sem_post, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"semWait", nullptr, js_sem_wait, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"semTryWait", nullptr, js_sem_try_wait, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"semValue", nullptr, js_sem_value, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"semState", nullptr, js_sem_state, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"openFile", nullptr, js_open_file, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"fileInfo", nullptr, js_file_info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"openShared", nullptr, js_open_shared, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

@@ -68,14 +68,22 @@ bool get_string(napi_env env, napi_value value, std::string* out) {
   return true;
 }
 
-bool get_region(napi_env env, napi_value value, Region** out) {
+bool get_tagged(napi_env env, napi_value value, const napi_type_tag* tag, const char* what, void** out) {
   bool tagged = false;
   void* data = nullptr;
-  if (napi_check_object_type_tag(env, value, &kRegionTag, &tagged) != napi_ok || !tagged ||
+  if (napi_check_object_type_tag(env, value, tag, &tagged) != napi_ok || !tagged ||
       napi_get_value_external(env, value, &data) != napi_ok || data == nullptr) {
-    fail(env, "memmap addon expected a mapping handle");
+    std::string message = std::string("memmap addon expected ") + what;
+    fail(env, message.c_str());
     return false;
   }
+  *out = data;
+  return true;
+}
+
+bool get_region(napi_env env, napi_value value, Region** out) {
+  void* data = nullptr;
+  if (!get_tagged(env, value, &kRegionTag, "a mapping handle", &data)) return false;
   *out = static_cast<Region*>(data);
   return true;
 }

@@ -30,6 +30,10 @@ bool get_int(napi_env env, napi_value value, int32_t* out);
 bool get_bool(napi_env env, napi_value value, bool* out);
 bool get_string(napi_env env, napi_value value, std::string* out);
 
+// The pointer inside an External that carries `tag`; false (with the internal-misuse error
+// pending, naming `what`) for anything else, so a stray External is never dereferenced.
+bool get_tagged(napi_env env, napi_value value, const napi_type_tag* tag, const char* what, void** out);
+
 // The Region behind a handle made by map_file / map_anonymous.
 bool get_region(napi_env env, napi_value value, Region** out);
 

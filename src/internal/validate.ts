@@ -87,3 +87,19 @@ function distance(a: string, b: string): number {
   }
   return previous[b.length] ?? 0;
 }
+
+/**
+ * Checks the name of a POSIX shared memory object or named semaphore: '/', then at least one
+ * byte with no '/' and no NUL, at most `maxBytes` in all, and not '/.' or '/..'.
+ */
+export function validatePosixName(name: unknown, maxBytes: number): string {
+  if (typeof name !== 'string') throw invalidArgType('name', 'of type string', name);
+  if (!/^\/[^/\0]+$/.test(name) || Buffer.byteLength(name) > maxBytes || name === '/.' || name === '/..') {
+    throw invalidArgValue(
+      'name',
+      name,
+      `must start with '/' and have no other '/', no NUL byte, and at most ${maxBytes} bytes, such as '/jobs'`,
+    );
+  }
+  return name;
+}

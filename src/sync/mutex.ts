@@ -14,7 +14,16 @@ import { MemmapError } from '../errors.js';
 import type { Mapping } from '../mapping.js';
 import { addon } from '../native.js';
 import { futex } from './futex.js';
-import { abortError, checkMarker, checkOpen, deadlineOf, placeWords, type SyncTarget, slice } from './placement.js';
+import {
+  abortError,
+  attachWords,
+  checkOpen,
+  createWords,
+  type SyncTarget,
+  slice,
+  spinUntil,
+  waitingOf,
+} from './placement.js';
 
 /** What lock() reports: the lock was free, or its holder died holding it. */
 export type LockResult = 'acquired' | 'owner-died';
@@ -28,6 +37,12 @@ export interface LockOptions {
   timeout?: number;
   /** lockAsync only: rejects with an AbortError when aborted. */
   signal?: AbortSignal;
+  /**
+   * Microseconds to spin, checking, before going to sleep (at most 100,000). Default 0. A few
+   * tens of microseconds cut the latency of a quick hand-over between processes on their own
+   * cores; on a busy machine spinning only burns CPU.
+   */
+  spin?: number;
 }
 
 const MARKER = 0x6d6d7478;
@@ -70,12 +85,7 @@ export class Mutex {
    * const mutex = Mutex.create(shm, 0);
    */
   static create(target: MutexTarget, byteOffset = 0): Mutex {
-    const [words, mapping] = placeWords(target, byteOffset, 'Mutex');
-    Atomics.store(words, 0, 0);
-    Atomics.store(words, 1, 0);
-    Atomics.store(words, 3, 0);
-    Atomics.store(words, 2, MARKER);
-    return new Mutex(words, mapping);
+    return new Mutex(...createWords(target, byteOffset, 'Mutex', MARKER));
   }
 
   /**
@@ -83,9 +93,7 @@ export class Mutex {
    * @throws ERR_INVALID_ARG_VALUE if there is no Mutex there.
    */
   static attach(target: MutexTarget, byteOffset = 0): Mutex {
-    const [words, mapping] = placeWords(target, byteOffset, 'Mutex');
-    checkMarker(words, MARKER, byteOffset, 'Mutex');
-    return new Mutex(words, mapping);
+    return new Mutex(...attachWords(target, byteOffset, 'Mutex', MARKER));
   }
 
   /** Whether some thread holds the lock now (a snapshot). */
@@ -108,9 +116,17 @@ export class Mutex {
    * lockAsync on a server's main thread.
    * @throws ERR_MEMMAP_TIMEOUT; ERR_MEMMAP_DEADLOCK if this thread holds it already.
    */
-  lock(options?: LockOptions): LockResult {
-    const deadline = deadlineOf(options, false);
+  lock(options?: Omit<LockOptions, 'signal'>): LockResult {
+    this.#check();
+    if (options === undefined) {
+      // The uncontended case first, before any option parsing.
+      const result = this.#attempt(false);
+      if (result !== false) return result;
+    }
+    const { deadline, spin } = waitingOf(options, false);
     let waited = false;
+    const spun = this.#spin(spin);
+    if (spun !== false) return spun;
     for (;;) {
       this.#check();
       const result = this.#attempt(waited);
@@ -128,9 +144,11 @@ export class Mutex {
    * @throws (rejects) ERR_MEMMAP_TIMEOUT; an AbortError when `signal` aborts.
    */
   async lockAsync(options?: LockOptions): Promise<LockResult> {
-    const deadline = deadlineOf(options, true);
-    const signal = options?.signal;
+    const { deadline, spin, signal } = waitingOf(options, true);
     let waited = false;
+    this.#check();
+    const spun = this.#spin(spin);
+    if (spun !== false) return spun;
     for (;;) {
       this.#check();
       if (signal?.aborted) throw abortError(signal);
@@ -207,6 +225,20 @@ export class Mutex {
       }
     }
     return false;
+  }
+
+  /**
+   * Tries to take the lock in a tight loop for up to `micros` microseconds. It only reads the
+   * word until the lock is free (whether a holder died is the sleeping loop's business).
+   */
+  #spin(micros: number): LockResult | false {
+    let result: LockResult | false = false;
+    spinUntil(micros, () => {
+      if (Atomics.load(this.#words, 0) !== 0) return false;
+      result = this.#attempt(false);
+      return result !== false;
+    });
+    return result;
   }
 
   /** Sets the waiters bit so that unlock wakes us; returns the state to sleep on (0: free now). */

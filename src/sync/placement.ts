@@ -48,26 +48,88 @@ export function placeWords(target: unknown, byteOffset: unknown, what: string): 
   throw invalidArgType('target', 'a Mapping or a SharedArrayBuffer', target);
 }
 
-/** Checks the marker word that create() wrote, for attach(). */
-export function checkMarker(words: Int32Array, marker: number, byteOffset: unknown, what: string): void {
-  if (Atomics.load(words, 2) !== marker) {
+/**
+ * Sets up a new primitive: word 0 holds `first`, words 1 and 3 zero, and the marker goes into
+ * word 2 last, so that attach() never accepts a half-made one.
+ */
+export function createWords(
+  target: unknown,
+  byteOffset: unknown,
+  what: string,
+  marker: number,
+  first = 0,
+): [Int32Array, Mapping | null] {
+  const placed = placeWords(target, byteOffset, what);
+  const [words] = placed;
+  Atomics.store(words, 0, first);
+  Atomics.store(words, 1, 0);
+  Atomics.store(words, 3, 0);
+  Atomics.store(words, 2, marker);
+  return placed;
+}
+
+/** Joins a primitive that create() set up: its marker must be in word 2. */
+export function attachWords(
+  target: unknown,
+  byteOffset: unknown,
+  what: string,
+  marker: number,
+): [Int32Array, Mapping | null] {
+  const placed = placeWords(target, byteOffset, what);
+  if (Atomics.load(placed[0], 2) !== marker) {
     throw invalidArgValue('byteOffset', byteOffset, `holds no ${what}: create one there first`);
   }
+  return placed;
 }
 
 export function checkOpen(mapping: Mapping | null, what: string): void {
   if (mapping?.closed) throw new MemmapError('ERR_MEMMAP_CLOSED', `${what}: its mapping is closed`);
 }
 
-/** The performance.now() by which a wait with these options must end (Infinity: never). */
-export function deadlineOf(options: unknown, async: boolean): number {
-  const opts = validateOptions(options, 'options', async ? (['timeout', 'signal'] as const) : (['timeout'] as const));
+/** What the options of a wait ask for: when it must end, how long to spin first, what aborts it. */
+export interface Waiting {
+  /** The performance.now() by which the wait must end (Infinity: never). */
+  deadline: number;
+  /** Microseconds to spin, checking, before going to sleep (0: sleep at once). */
+  spin: number;
+  signal: AbortSignal | undefined;
+}
+
+/** The longest spin an option may ask for, in microseconds. */
+const SPIN_MAX = 100_000;
+
+/** Reads the options of a wait: `timeout`, `signal` (async only) and `spin` (where `spins`). */
+export function waitingOf(options: unknown, async: boolean, spins = true): Waiting {
+  const keys = ['timeout', ...(async ? ['signal'] : []), ...(spins ? ['spin'] : [])] as (
+    | 'timeout'
+    | 'signal'
+    | 'spin'
+  )[];
+  const opts = validateOptions(options, 'options', keys);
   if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
     throw invalidArgType('options.signal', 'an instance of AbortSignal', opts.signal);
   }
-  if (opts.timeout === undefined) return Number.POSITIVE_INFINITY;
-  if (typeof opts.timeout !== 'number' || !(opts.timeout >= 0)) validateInteger(opts.timeout, 'options.timeout');
-  return performance.now() + (opts.timeout as number);
+  let deadline = Number.POSITIVE_INFINITY;
+  if (opts.timeout !== undefined) {
+    if (typeof opts.timeout !== 'number' || !(opts.timeout >= 0)) validateInteger(opts.timeout, 'options.timeout');
+    deadline = performance.now() + (opts.timeout as number);
+  }
+  const spin = opts.spin === undefined ? 0 : validateInteger(opts.spin, 'options.spin', 0, SPIN_MAX);
+  return { deadline, spin, signal: opts.signal as AbortSignal | undefined };
+}
+
+/**
+ * Calls `ready` in a tight loop for up to `micros` microseconds, until it returns true; returns
+ * whether it did. A short spin saves the sleep and wake-up (several microseconds each) when the
+ * other side answers quickly and both run on their own cores; it only burns time otherwise.
+ */
+export function spinUntil(micros: number, ready: () => boolean): boolean {
+  if (micros <= 0) return false;
+  const end = performance.now() + micros / 1000;
+  do {
+    for (let i = 0; i < 64; i++) if (ready()) return true;
+  } while (performance.now() < end);
+  return false;
 }
 
 /** How long to sleep next: at most `most` ms, and never past the deadline. */

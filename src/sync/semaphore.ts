@@ -1,8 +1,9 @@
 /**
  * A counting semaphore that lives inside shared memory, for processes and worker threads.
  *
- * Layout: four 32-bit words at a 4-aligned byte offset (16 bytes): [0] the count, [1] reserved,
- * [2] a marker, [3] reserved.
+ * Layout: four 32-bit words at a 4-aligned byte offset (16 bytes): [0] the count, [1] how many
+ * threads sleep in wait (so that post can skip the system call when none do), [2] a marker,
+ * [3] reserved.
  *
  * @module
  */
@@ -11,10 +12,23 @@ import { validateInteger } from '../internal/validate.js';
 import type { Mapping } from '../mapping.js';
 import { futex } from './futex.js';
 import type { LockOptions } from './mutex.js';
-import { abortError, checkMarker, checkOpen, deadlineOf, placeWords, type SyncTarget, slice } from './placement.js';
+import {
+  abortError,
+  attachWords,
+  checkOpen,
+  createWords,
+  type SyncTarget,
+  slice,
+  spinUntil,
+  waitingOf,
+} from './placement.js';
 
 const MARKER = 0x6d73656d;
-/** Waits sleep in slices, so that a lost wake-up costs at most this many milliseconds. */
+/**
+ * Waits sleep in slices of at most this many milliseconds. A wake-up cannot be lost, but a
+ * sleeper killed while asleep leaves the sleepers count too high (which only costs posts a
+ * needless wake); the slices bound what any miscount could cost.
+ */
 const SLICE_MS = 1000;
 
 /**
@@ -37,20 +51,13 @@ export class Semaphore {
    * const ready = Semaphore.create(shm, 16, 0);
    */
   static create(target: SyncTarget, byteOffset = 0, initial = 0): Semaphore {
-    const [words, mapping] = placeWords(target, byteOffset, 'Semaphore');
     validateInteger(initial, 'initial', 0, 2 ** 31 - 1);
-    Atomics.store(words, 0, initial);
-    Atomics.store(words, 1, 0);
-    Atomics.store(words, 3, 0);
-    Atomics.store(words, 2, MARKER);
-    return new Semaphore(words, mapping);
+    return new Semaphore(...createWords(target, byteOffset, 'Semaphore', MARKER, initial));
   }
 
   /** Joins a semaphore created at `byteOffset` by another process or thread. */
   static attach(target: SyncTarget, byteOffset = 0): Semaphore {
-    const [words, mapping] = placeWords(target, byteOffset, 'Semaphore');
-    checkMarker(words, MARKER, byteOffset, 'Semaphore');
-    return new Semaphore(words, mapping);
+    return new Semaphore(...attachWords(target, byteOffset, 'Semaphore', MARKER));
   }
 
   /** The count now (a snapshot). */
@@ -59,14 +66,14 @@ export class Semaphore {
     return Atomics.load(this.#words, 0);
   }
 
-  /** Adds one to the count and wakes one waiter. */
+  /** Adds one to the count and wakes one waiter, if any sleeps. */
   post(): void {
     checkOpen(this.#mapping, 'Semaphore');
     if (Atomics.add(this.#words, 0, 1) === 2 ** 31 - 1) {
       Atomics.sub(this.#words, 0, 1);
       throw invalidArgValue('semaphore', 2 ** 31 - 1, 'is at its largest count');
     }
-    futex.wake(this.#words, 0, 1);
+    if (Atomics.load(this.#words, 1) > 0) futex.wake(this.#words, 0, 1);
   }
 
   /** Takes one if the count is above zero; returns whether it did. */
@@ -85,8 +92,16 @@ export class Semaphore {
    * @throws ERR_MEMMAP_TIMEOUT after `timeout` ms.
    */
   wait(options?: Omit<LockOptions, 'signal'>): void {
-    const deadline = deadlineOf(options, false);
-    while (!this.tryWait()) futex.wait(this.#words, 0, 0, slice(deadline, SLICE_MS, 'wait'));
+    const { deadline, spin } = waitingOf(options, false);
+    if (this.tryWait() || spinUntil(spin, () => this.tryWait())) return;
+    // Registered as a sleeper before the last look at the count: a post after that look sees
+    // the registration and wakes us.
+    Atomics.add(this.#words, 1, 1);
+    try {
+      while (!this.tryWait()) futex.wait(this.#words, 0, 0, slice(deadline, SLICE_MS, 'wait'));
+    } finally {
+      Atomics.sub(this.#words, 1, 1);
+    }
   }
 
   /**
@@ -94,17 +109,22 @@ export class Semaphore {
    * @throws (rejects) ERR_MEMMAP_TIMEOUT; an AbortError when `signal` aborts.
    */
   async waitAsync(options?: LockOptions): Promise<void> {
-    const deadline = deadlineOf(options, true);
-    const signal = options?.signal;
-    while (!this.tryWait()) {
-      if (signal?.aborted) throw abortError(signal);
-      // Outside the try: running out of time must end the loop, not be taken for a slice's end.
-      const timeout = slice(deadline, SLICE_MS, 'waitAsync');
-      try {
-        await futex.waitAsync(this.#words, 0, 0, { timeout, ...(signal ? { signal } : {}) });
-      } catch (error) {
-        if ((error as { code?: string }).code !== 'ERR_MEMMAP_TIMEOUT') throw error;
+    const { deadline, spin, signal } = waitingOf(options, true);
+    if (this.tryWait() || spinUntil(spin, () => this.tryWait())) return;
+    Atomics.add(this.#words, 1, 1);
+    try {
+      while (!this.tryWait()) {
+        if (signal?.aborted) throw abortError(signal);
+        // Outside the try: running out of time must end the loop, not be taken for a slice's end.
+        const timeout = slice(deadline, SLICE_MS, 'waitAsync');
+        try {
+          await futex.waitAsync(this.#words, 0, 0, { timeout, ...(signal ? { signal } : {}) });
+        } catch (error) {
+          if ((error as { code?: string }).code !== 'ERR_MEMMAP_TIMEOUT') throw error;
+        }
       }
+    } finally {
+      Atomics.sub(this.#words, 1, 1);
     }
   }
 }

@@ -12,8 +12,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const memmapUrl = new URL('../../dist/src/index.js', import.meta.url).href;
-const { MemmapError, Mutex, Semaphore, SharedMemory, faultStats, futex, mapAnonymous, mapFile, pageSize } =
-  await import(memmapUrl);
+const {
+  Condition,
+  Event,
+  MemmapError,
+  Mutex,
+  NamedSemaphore,
+  Semaphore,
+  SharedMemory,
+  faultStats,
+  futex,
+  mapAnonymous,
+  mapFile,
+  pageSize,
+} = await import(memmapUrl);
 
 const dir = mkdtempSync(join(tmpdir(), 'memmap-smoke-'));
 const results = [];
@@ -195,6 +207,48 @@ await check('Mutex across two processes, owner-died after the holder is killed, 
   shm.unlink();
   shm.close();
   features.mutex = true;
+});
+
+await check('Condition and Event in shared memory, sync and async, with spin', async () => {
+  const shm = SharedMemory.anonymous(pageSize);
+  const mutex = Mutex.create(shm, 0);
+  const condition = Condition.create(shm, 16);
+  const event = Event.create(shm, 32);
+  mutex.lock();
+  setTimeout(() => {
+    mutex.lock();
+    condition.notify();
+    mutex.unlock();
+  }, 20);
+  assert.equal(await condition.waitAsync(mutex, { timeout: 5000 }), 'acquired');
+  assert.equal(mutex.locked, true);
+  throwsCode(() => condition.wait(mutex, { timeout: 10 }), 'ERR_MEMMAP_TIMEOUT');
+  mutex.unlock();
+  setTimeout(() => event.set(), 20);
+  await event.waitAsync({ timeout: 5000, spin: 10 });
+  event.wait({ spin: 10 });
+  event.reset();
+  throwsCode(() => event.wait({ timeout: 10 }), 'ERR_MEMMAP_TIMEOUT');
+  shm.close();
+  features.condition = true;
+});
+
+await check('NamedSemaphore: the sem_open family, post, wait, waitAsync woken by a post', async () => {
+  const name = `/memmap-smoke-sem-${process.pid}`;
+  const sem = NamedSemaphore.create(name, 1, { exclusive: true });
+  const other = NamedSemaphore.open(name);
+  assert.equal(other.value, 1);
+  other.wait({ timeout: 1000 });
+  assert.equal(sem.tryWait(), false);
+  setTimeout(() => other.post(), 20);
+  await sem.waitAsync({ timeout: 5000 });
+  throwsCode(() => NamedSemaphore.create(name, 0, { exclusive: true }), 'EEXIST');
+  NamedSemaphore.unlink(name);
+  other.close();
+  sem.close();
+  throwsCode(() => sem.post(), 'ERR_MEMMAP_CLOSED');
+  throwsCode(() => NamedSemaphore.open(name), 'ENOENT');
+  features.namedSemaphore = true;
 });
 
 await check('errors: Node-style system errors and argument errors', () => {
