@@ -13,6 +13,7 @@
         "native/napi/mapping.cc",
         "native/napi/region.cc",
         "native/napi/semaphore.cc",
+        "native/napi/tuning.cc",
         "native/napi/waiter.cc",
         "native/os/bytesum.cc",
       ],

@@ -8,10 +8,22 @@
 
 export type { MemmapErrorCode, SystemCallError } from './errors.js';
 export { MemmapError } from './errors.js';
+export type { Advice, MemoryStats } from './internal/tuning.js';
 export type { FaultStats } from './introspect.js';
 export { faultStats } from './introspect.js';
-export type { Advice, FileTarget, MapAnonymousOptions, MapFileOptions, MapMode, RangeOptions } from './mapping.js';
+export type {
+  AccessAdvice,
+  FileTarget,
+  LockRangeOptions,
+  MapAnonymousOptions,
+  MapFileOptions,
+  MapMode,
+  RangeOptions,
+  Residency,
+} from './mapping.js';
 export { Mapping, mapAnonymous, mapFile } from './mapping.js';
+export type { FaultCounters } from './pagecache.js';
+export { evict, faultCounters, fileResidency, prefetch } from './pagecache.js';
 export type { Seal, SharedMemoryCreateOptions, SharedMemoryInfo, SharedMemoryOpenOptions } from './shm.js';
 export { SharedMemory } from './shm.js';
 export { Condition } from './sync/condition.js';

@@ -7,6 +7,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import type { FileHandle } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { closedError, invalidArgType, invalidArgValue, MemmapError, systemError, truncatedError } from './errors.js';
+import { ADVICE, ADVICES, type Advice, adviceHint, lockHint, type MemoryStats, smapsFor } from './internal/tuning.js';
 import { validateBoolean, validateInteger, validateOneOf, validateOptions } from './internal/validate.js';
 import { addon, createSharedArrayBuffer, FileKind, type Handle, runtimeName } from './native.js';
 
@@ -18,8 +19,28 @@ import { addon, createSharedArrayBuffer, FileKind, type Handle, runtimeName } fr
  */
 export type MapMode = 'read' | 'write' | 'copy';
 
-/** An access-pattern hint given to the kernel when the mapping is made (madvise). */
-export type Advice = 'normal' | 'random' | 'sequential' | 'willneed';
+/** The access-pattern hints {@link mapFile} can give when it maps (a subset of {@link Advice}). */
+export type AccessAdvice = 'normal' | 'random' | 'sequential' | 'willneed';
+
+/** Options of {@link Mapping.lock}. */
+export interface LockRangeOptions extends RangeOptions {
+  /**
+   * Lock only the pages already in memory, and each page as it is first touched, instead of
+   * reading the whole range in now (mlock2 MLOCK_ONFAULT). Default false.
+   */
+  onFault?: boolean;
+}
+
+/** Which pages of a range are in memory: from {@link Mapping.residency} and {@link fileResidency}. */
+export interface Residency {
+  pageSize: number;
+  /** Pages in the range (a partial page counts as one). */
+  pages: number;
+  /** Of which resident. */
+  resident: number;
+  /** One byte per page: 1 resident, 0 not. */
+  map: Uint8Array;
+}
 
 /** Options of {@link mapFile}. */
 export interface MapFileOptions {
@@ -36,7 +57,7 @@ export interface MapFileOptions {
   /** Read every page in before returning (MAP_POPULATE), so first accesses do not fault. Default false. */
   populate?: boolean;
   /** An initial access-pattern hint for the whole mapping. Default: none. */
-  advice?: Advice;
+  advice?: AccessAdvice;
 }
 
 /** Options of {@link mapAnonymous}. */
@@ -59,11 +80,10 @@ export interface RangeOptions {
 export type FileTarget = string | URL | number | FileHandle;
 
 const ACCESS: Record<MapMode, number> = { read: 0, write: 1, copy: 2 };
-const ADVICE: Record<Advice, number> = { normal: 0, random: 1, sequential: 2, willneed: 3 };
 const FLAG_POPULATE = 1;
 
 const MODES = Object.keys(ACCESS) as MapMode[];
-const ADVICES = Object.keys(ADVICE) as Advice[];
+const ACCESS_ADVICES: AccessAdvice[] = ['normal', 'random', 'sequential', 'willneed'];
 const FILE_OPTIONS = ['mode', 'offset', 'length', 'grow', 'create', 'populate', 'advice'] as const;
 const FILE_OPTIONS_MEANT = {
   readOnly: "mode: 'read'",
@@ -239,6 +259,93 @@ export class Mapping implements Disposable {
   }
 
   /**
+   * Gives the kernel advice about a range (madvise), by default the whole mapping; the range
+   * is widened to whole pages. Access patterns: 'normal', 'random' (no read-ahead),
+   * 'sequential' (more read-ahead, pages dropped behind), 'willneed' (start reading now).
+   * Memory: 'populate-read' / 'populate-write' (fault the pages in now), 'cold' (reclaim these
+   * first), 'pageout' (reclaim now), 'hugepage' / 'nohugepage' (transparent huge pages),
+   * 'dontfork' / 'dofork' (whether a forked child gets the range).
+   *
+   * Three advices discard data: 'dontneed' (a private or anonymous mapping loses its changes
+   * and reads the file, or zeros, again; a shared file mapping loses nothing),
+   * 'free' (private anonymous memory may read zeros later), and 'remove' (frees the range
+   * and punches a hole in the file behind it: it reads zeros, in every process).
+   * @throws a SystemError whose message says why the kernel refused (EINVAL, EACCES, ...);
+   * ERR_MEMMAP_CLOSED, ERR_MEMMAP_TRUNCATED, ERR_MEMMAP_OUT_OF_RANGE.
+   * @example
+   * using m = mapFile('index.bin');
+   * m.advise('random');
+   * m.advise('willneed', { offset: 0, length: 1 << 20 });
+   */
+  advise(advice: Advice, range?: RangeOptions): void {
+    validateOneOf(advice, 'advice', ADVICES);
+    const [start, length] = this.#range(range, 'advise');
+    if (this.#handle === null || length === 0) return;
+    const rc = addon.advise(this.#handle, start, length, ADVICE[advice]);
+    if (rc < 0) throw systemError(rc, 'madvise', this.path, adviceHint(advice, rc));
+  }
+
+  /**
+   * Locks a range (by default the whole mapping) in RAM (mlock): its pages are read in now
+   * and never swapped out or dropped from the page cache until {@link Mapping.unlock} or
+   * close(). With `onFault`, only pages already in memory and each page when first touched.
+   * Locked memory counts against RLIMIT_MEMLOCK (`ulimit -l`, often 8 MiB) unless the
+   * process has CAP_IPC_LOCK; the error names the limit in force and how to raise it.
+   * @throws ENOMEM above the limit, EPERM where locking is not permitted, EAGAIN; the
+   * mapping errors of every range call.
+   * @example
+   * using hot = mapFile('hot.bin');
+   * hot.lock({ onFault: true });
+   */
+  lock(options?: LockRangeOptions): void {
+    const opts = validateOptions(options, 'options', ['offset', 'length', 'onFault'] as const);
+    const onFault = opts.onFault === undefined ? false : validateBoolean(opts.onFault, 'options.onFault');
+    const [start, length] = this.#range({ offset: opts.offset, length: opts.length }, 'lock');
+    if (this.#handle === null || length === 0) return;
+    const rc = addon.lockRange(this.#handle, start, length, onFault);
+    if (rc < 0) throw systemError(rc, onFault ? 'mlock2' : 'mlock', this.path, lockHint(rc, length));
+  }
+
+  /** Unlocks a range locked with {@link Mapping.lock} (munlock); unlocking what is not locked is fine. */
+  unlock(range?: RangeOptions): void {
+    const [start, length] = this.#range(range, 'unlock');
+    if (this.#handle === null || length === 0) return;
+    const rc = addon.unlockRange(this.#handle, start, length);
+    if (rc < 0) throw systemError(rc, 'munlock', this.path);
+  }
+
+  /**
+   * Which pages of a range (by default the whole mapping) are in memory now (mincore),
+   * without touching any: for a file mapping, whether each page is in the page cache.
+   * @example
+   * const { resident, pages } = m.residency();
+   * console.log(`${((100 * resident) / pages).toFixed(0)}% cached`);
+   */
+  residency(range?: RangeOptions): Residency {
+    const [start, length] = this.#range(range, 'residency');
+    if (this.#handle === null || length === 0) return { pageSize, pages: 0, resident: 0, map: new Uint8Array(0) };
+    const map = addon.residency(this.#handle, start, length);
+    if (typeof map === 'number') throw systemError(map, 'mincore', this.path);
+    return residencyOf(map);
+  }
+
+  /**
+   * The kernel's memory figures for this mapping (from /proc/self/smaps), in bytes: resident
+   * (rss), proportional (pss), shared and private clean and dirty pages, transparent huge
+   * pages, locked and swapped bytes. `exact` is false when the kernel merged the mapping with
+   * a neighbouring one of the same kind, whose figures are then included.
+   * @example
+   * using m = mapFile('data.bin', { populate: true });
+   * console.log(m.memoryStats().rss);
+   */
+  memoryStats(): MemoryStats {
+    this.#check('memoryStats');
+    if (this.#handle === null || this.#length === 0) return smapsFor(0n, 0n);
+    const base = addon.regionAddress(this.#handle);
+    return smapsFor(base, base + BigInt(this.#delta + this.#length));
+  }
+
+  /**
    * Maps the file again at its current size, for readers that follow a growing file and for
    * recovering a mapping whose file shrank. The old Buffer is detached and the old
    * SharedArrayBuffer reads zeros; {@link Mapping.buffer} and {@link Mapping.sharedBuffer}
@@ -363,6 +470,13 @@ export class Mapping implements Disposable {
   }
 }
 
+/** @internal A residency answer from the addon's page map. */
+export function residencyOf(map: Uint8Array): Residency {
+  let resident = 0;
+  for (let i = 0; i < map.length; i++) resident += map[i] as number;
+  return { pageSize, pages: map.length, resident, map };
+}
+
 /** addon.close() left zero pages under detached Buffers (native kRetireLater). */
 const RETIRE_LATER = 1;
 let retiring: Handle[] = [];
@@ -394,7 +508,8 @@ function regionLength(delta: number, length: number): number {
  * memmap opens files itself (native openFile) rather than through fs: the descriptor must be
  * the process's own, and some runtimes' fs hands out resource ids instead.
  */
-function openTarget(target: unknown, mode: MapMode, create: boolean): { fd: number; path: string | null } {
+/** @internal Opens what mapFile accepts; the descriptor returned is the caller's to close. */
+export function openTarget(target: unknown, mode: MapMode, create: boolean): { fd: number; path: string | null } {
   if (typeof target === 'number') {
     validateInteger(target, 'file', 0, 0x7fffffff);
     // A duplicate, so that the mapping's lifetime does not depend on the caller's descriptor.
@@ -425,8 +540,8 @@ function isFileHandle(value: unknown): value is FileHandle {
   );
 }
 
-/** The size of the open file, after checking that it can be mapped. */
-function mappableSize(fd: number, path: string | null): number {
+/** @internal The size of the open file, after checking that it can be mapped. */
+export function mappableSize(fd: number, path: string | null): number {
   const info = addon.fileInfo(fd);
   if (typeof info === 'number') throw systemError(info, 'fstat', path);
   const [kind, size] = info;
@@ -484,7 +599,7 @@ export function mapFile(file: FileTarget, options?: MapFileOptions): Mapping {
   const grow = opts.grow === undefined ? false : validateBoolean(opts.grow, 'options.grow');
   const create = opts.create === undefined ? false : validateBoolean(opts.create, 'options.create');
   const populate = opts.populate === undefined ? false : validateBoolean(opts.populate, 'options.populate');
-  const advice = opts.advice === undefined ? undefined : validateOneOf(opts.advice, 'options.advice', ADVICES);
+  const advice = opts.advice === undefined ? undefined : validateOneOf(opts.advice, 'options.advice', ACCESS_ADVICES);
   if ((grow || create) && mode !== 'write') {
     throw invalidArgValue(grow ? 'options.grow' : 'options.create', true, "needs mode 'write'");
   }
@@ -504,7 +619,7 @@ export interface DescriptorOptions {
   wanted: number | undefined;
   grow: boolean;
   populate: boolean;
-  advice: Advice | undefined;
+  advice: AccessAdvice | undefined;
 }
 
 /**

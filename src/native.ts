@@ -64,6 +64,14 @@ export interface Addon {
   waiterThreads(): number;
   threadIds(): [pid: number, tid: number];
   threadAlive(pid: number, tid: number): number;
+  lockRange(handle: Handle, start: number, length: number, onFault: boolean): number;
+  unlockRange(handle: Handle, start: number, length: number): number;
+  residency(handle: Handle, start: number, length: number): Uint8Array | number;
+  fileResidency(fd: number, offset: number, length: number): Uint8Array | number;
+  prefetchFile(fd: number, offset: number, length: number): number;
+  evictFile(fd: number, offset: number, length: number): number;
+  memlockLimit(): [soft: number, hard: number] | number;
+  regionAddress(handle: Handle): bigint;
   semOpen(name: string, create: boolean, exclusive: boolean, mode: number, value: number): Result<SemHandle>;
   semClose(handle: SemHandle): number;
   semUnlink(name: string): number;

@@ -96,6 +96,17 @@ bool in_bounds(const Region* r, uint64_t start, uint64_t length) {
   return start <= r->size && length <= r->size - start;
 }
 
+bool get_range(napi_env env, napi_value* argv, Region** r, uint64_t* start, uint64_t* length) {
+  if (!get_region(env, argv[0], r) || !get_size(env, argv[1], start) || !get_size(env, argv[2], length)) {
+    return false;
+  }
+  if (!in_bounds(*r, *start, *length)) {
+    fail(env, "range outside the mapping");
+    return false;
+  }
+  return true;
+}
+
 napi_value make_int(napi_env env, int64_t value) {
   napi_value result = nullptr;
   napi_create_int64(env, value, &result);

@@ -43,6 +43,13 @@ bool tag_region_handle(napi_env env, napi_value handle);
 // Checks that [start, start + length) lies inside the region.
 bool in_bounds(const Region* r, uint64_t start, uint64_t length);
 
+// Reads (handle, start, length) from argv[0..2] and checks the range; false with an exception
+// pending if the arguments are wrong.
+bool get_range(napi_env env, napi_value* argv, Region** r, uint64_t* start, uint64_t* length);
+
+// The address of byte `start` of the region.
+inline uint8_t* at(const Region* r, uint64_t start) { return static_cast<uint8_t*>(r->base) + start; }
+
 napi_value make_int(napi_env env, int64_t value);
 napi_value make_undefined(napi_env env);
 

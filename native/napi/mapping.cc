@@ -71,8 +71,6 @@ napi_value wrap_region(napi_env env, Region* r) {
   return handle;
 }
 
-uint8_t* at(const Region* r, uint64_t start) { return static_cast<uint8_t*>(r->base) + start; }
-
 // Maps a file range and registers it with the fault guard; a range the guard cannot watch is
 // not handed out. On success *out owns fd.
 int map_guarded(int fd, uint64_t offset, size_t length, mm::Access access, int flags,
@@ -90,20 +88,6 @@ int map_guarded(int fd, uint64_t offset, size_t length, mm::Access access, int f
   *out = new Region(addr, length, fd);
   (*out)->guard_slot = slot;
   return 0;
-}
-
-// Reads (handle, start, length) and checks the range; false with an exception pending if the
-// arguments are wrong.
-bool get_range(napi_env env, napi_value* argv, Region** r, uint64_t* start, uint64_t* length) {
-  if (!get_region(env, argv[0], r) || !get_size(env, argv[1], start) ||
-      !get_size(env, argv[2], length)) {
-    return false;
-  }
-  if (!in_bounds(*r, *start, *length)) {
-    fail(env, "range outside the mapping");
-    return false;
-  }
-  return true;
 }
 
 // Writes [addr, addr + length) back and waits; then fsyncs the file if asked (after it grew).

@@ -1,9 +1,11 @@
-// The Linux implementation of the surface in mm.h. Each function is one system call and
-// returns 0 (or a descriptor) or -errno; see open(2), fstat(2), ftruncate(2), mmap(2),
-// munmap(2), msync(2), madvise(2), fsync(2), fcntl(2).
+// The Linux implementation of the surface in mm.h. Each function is one system call (or a
+// short fixed sequence of them) and returns 0 (or a descriptor) or -errno; see open(2),
+// fstat(2), ftruncate(2), mmap(2), munmap(2), msync(2), madvise(2), mlock(2), mincore(2),
+// posix_fadvise(2), readahead(2), fsync(2), fcntl(2), getrlimit(2).
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -15,6 +17,13 @@ namespace mm {
 namespace {
 
 inline int errno_result() { return -errno; }
+
+// Advice and flags newer than some C library headers; the values are the kernel's ABI.
+constexpr int kMadvCold = 20;
+constexpr int kMadvPageOut = 21;
+constexpr int kMadvPopulateRead = 22;
+constexpr int kMadvPopulateWrite = 23;
+constexpr int kMlockOnFault = 1;
 
 int protection_of(Access access) {
   return access == Access::kRead ? PROT_READ : PROT_READ | PROT_WRITE;
@@ -132,9 +141,80 @@ int advise(void* addr, size_t length, Advice advice) {
     case Advice::kRandom: value = MADV_RANDOM; break;
     case Advice::kSequential: value = MADV_SEQUENTIAL; break;
     case Advice::kWillNeed: value = MADV_WILLNEED; break;
+    case Advice::kDontNeed: value = MADV_DONTNEED; break;
+    case Advice::kFree: value = MADV_FREE; break;
+    case Advice::kRemove: value = MADV_REMOVE; break;
+    case Advice::kHugePage: value = MADV_HUGEPAGE; break;
+    case Advice::kNoHugePage: value = MADV_NOHUGEPAGE; break;
+    case Advice::kDontFork: value = MADV_DONTFORK; break;
+    case Advice::kDoFork: value = MADV_DOFORK; break;
+    case Advice::kPopulateRead: value = kMadvPopulateRead; break;
+    case Advice::kPopulateWrite: value = kMadvPopulateWrite; break;
+    case Advice::kCold: value = kMadvCold; break;
+    case Advice::kPageOut: value = kMadvPageOut; break;
     default: return -EINVAL;
   }
-  return madvise(addr, length, value) == 0 ? 0 : errno_result();
+  int rc;
+  // MADV_POPULATE_* can be interrupted by a signal part-way; what it did stays done.
+  do {
+    rc = madvise(addr, length, value);
+  } while (rc != 0 && errno == EINTR);
+  return rc == 0 ? 0 : errno_result();
+}
+
+int lock_range(void* addr, size_t length, bool on_fault) {
+  long rc = on_fault ? syscall(SYS_mlock2, addr, length, kMlockOnFault) : mlock(addr, length);
+  return rc == 0 ? 0 : errno_result();
+}
+
+int unlock_range(void* addr, size_t length) { return munlock(addr, length) == 0 ? 0 : errno_result(); }
+
+int resident_pages(void* addr, size_t length, uint8_t* out) {
+  if (mincore(addr, length, out) != 0) return errno_result();
+  // Only the lowest bit has a meaning; the others are reserved.
+  size_t pages = (length + page_size() - 1) / page_size();
+  for (size_t i = 0; i < pages; i++) out[i] &= 1;
+  return 0;
+}
+
+int file_resident_pages(int fd, uint64_t offset, uint64_t length, uint8_t* out) {
+  // In windows, so that a huge file never needs its whole size in address space at once.
+  const uint64_t window = uint64_t{1} << 30;
+  for (uint64_t done = 0; done < length; done += window) {
+    size_t size = static_cast<size_t>(length - done < window ? length - done : window);
+    void* addr = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(offset + done));
+    if (addr == MAP_FAILED) return errno_result();
+    int rc = resident_pages(addr, size, out + done / page_size());
+    munmap(addr, size);
+    if (rc < 0) return rc;
+  }
+  return 0;
+}
+
+int prefetch_file(int fd, uint64_t offset, uint64_t length) {
+  int rc = posix_fadvise(fd, static_cast<off_t>(offset), static_cast<off_t>(length), POSIX_FADV_WILLNEED);
+  if (rc != 0) return -rc;  // posix_fadvise returns the error number
+  return readahead(fd, static_cast<off64_t>(offset), static_cast<size_t>(length)) == 0 ? 0 : errno_result();
+}
+
+int evict_file(int fd, uint64_t offset, uint64_t length) {
+  int rc;
+  do {
+    rc = fdatasync(fd);
+  } while (rc != 0 && errno == EINTR);
+  // A read-only descriptor cannot be synced on some file systems; there is nothing dirty to
+  // write through it anyway.
+  if (rc != 0 && errno != EBADF && errno != EINVAL) return errno_result();
+  rc = posix_fadvise(fd, static_cast<off_t>(offset), static_cast<off_t>(length), POSIX_FADV_DONTNEED);
+  return rc == 0 ? 0 : -rc;
+}
+
+int memlock_limit(uint64_t* soft, uint64_t* hard) {
+  rlimit limit;
+  if (getrlimit(RLIMIT_MEMLOCK, &limit) != 0) return errno_result();
+  *soft = limit.rlim_cur == RLIM_INFINITY ? kUnlimited : limit.rlim_cur;
+  *hard = limit.rlim_max == RLIM_INFINITY ? kUnlimited : limit.rlim_max;
+  return 0;
 }
 
 int sync_file(int fd) { return fsync(fd) == 0 ? 0 : errno_result(); }

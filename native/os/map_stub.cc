@@ -21,6 +21,13 @@ int unmap(void*, size_t) { return -ENOSYS; }
 int replace_with_zero_pages(void*, size_t) { return -ENOSYS; }
 int flush(void*, size_t, bool) { return -ENOSYS; }
 int advise(void*, size_t, Advice) { return -ENOSYS; }
+int lock_range(void*, size_t, bool) { return -ENOSYS; }
+int unlock_range(void*, size_t) { return -ENOSYS; }
+int resident_pages(void*, size_t, uint8_t*) { return -ENOSYS; }
+int file_resident_pages(int, uint64_t, uint64_t, uint8_t*) { return -ENOSYS; }
+int prefetch_file(int, uint64_t, uint64_t) { return -ENOSYS; }
+int evict_file(int, uint64_t, uint64_t) { return -ENOSYS; }
+int memlock_limit(uint64_t*, uint64_t*) { return -ENOSYS; }
 int sync_file(int) { return -ENOSYS; }
 int duplicate_fd(int) { return -ENOSYS; }
 int close_fd(int) { return -ENOSYS; }

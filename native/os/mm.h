@@ -28,13 +28,24 @@ enum MapFlags : int {
   kPopulate = 1 << 0,  // fault every page in before returning (MAP_POPULATE)
 };
 
-// Access-pattern hints for a mapped range (the madvise advice values, renumbered so the
-// surface does not depend on <sys/mman.h>).
+// Advice about a mapped range (the madvise advice values, renumbered so the surface does not
+// depend on <sys/mman.h>).
 enum class Advice : int {
   kNormal = 0,
   kRandom = 1,
   kSequential = 2,
   kWillNeed = 3,
+  kDontNeed = 4,
+  kFree = 5,
+  kRemove = 6,
+  kHugePage = 7,
+  kNoHugePage = 8,
+  kDontFork = 9,
+  kDoFork = 10,
+  kPopulateRead = 11,
+  kPopulateWrite = 12,
+  kCold = 13,
+  kPageOut = 14,
 };
 
 // What kind of file an open descriptor refers to; only regular files can be mapped.
@@ -99,6 +110,30 @@ int flush(void* addr, size_t length, bool wait);
 
 // Gives the kernel an access-pattern hint for a range.
 int advise(void* addr, size_t length, Advice advice);
+
+// Keeps a range in RAM (mlock), or with `on_fault` only the pages already touched and each
+// page as it is touched later (mlock2 with MLOCK_ONFAULT). unlock_range undoes either.
+int lock_range(void* addr, size_t length, bool on_fault);
+int unlock_range(void* addr, size_t length);
+
+// Which pages of a mapped range are resident: writes one byte per page to `out` (rounded up),
+// 1 if resident, else 0 (mincore). Touches nothing.
+int resident_pages(void* addr, size_t length, uint8_t* out);
+
+// The same for a range of a file, whether or not this process maps it: which of its pages are
+// in the page cache. Maps the range without reading it, asks, and unmaps.
+int file_resident_pages(int fd, uint64_t offset, uint64_t length, uint8_t* out);
+
+// Starts reading a file range into the page cache (posix_fadvise WILLNEED, then readahead).
+int prefetch_file(int fd, uint64_t offset, uint64_t length);
+
+// Writes a file's dirty pages (fdatasync), then asks the kernel to drop the range's clean
+// pages from the page cache (posix_fadvise DONTNEED). Pages mapped by a process stay.
+int evict_file(int fd, uint64_t offset, uint64_t length);
+
+// The limit on locked memory (RLIMIT_MEMLOCK), soft and hard, in bytes; kUnlimited for none.
+constexpr uint64_t kUnlimited = ~uint64_t{0};
+int memlock_limit(uint64_t* soft, uint64_t* hard);
 
 // Makes the file's data and metadata (its size among them) durable.
 int sync_file(int fd);

@@ -20,11 +20,15 @@ const {
   NamedSemaphore,
   Semaphore,
   SharedMemory,
+  evict,
+  faultCounters,
   faultStats,
+  fileResidency,
   futex,
   mapAnonymous,
   mapFile,
   pageSize,
+  prefetch,
 } = await import(memmapUrl);
 
 const dir = mkdtempSync(join(tmpdir(), 'memmap-smoke-'));
@@ -249,6 +253,29 @@ await check('NamedSemaphore: the sem_open family, post, wait, waitAsync woken by
   throwsCode(() => sem.post(), 'ERR_MEMMAP_CLOSED');
   throwsCode(() => NamedSemaphore.open(name), 'ENOENT');
   features.namedSemaphore = true;
+});
+
+await check('tuning: advise, lock, residency, memoryStats, the page cache of files, fault counters', () => {
+  const path = fileWith('tuning.bin', Buffer.alloc(8 * pageSize, 1));
+  evict(path);
+  prefetch(path);
+  const m = mapFile(path);
+  m.advise('random');
+  m.advise('willneed', { offset: 1, length: pageSize });
+  throwsCode(() => m.advise('free'), 'EINVAL');
+  const before = faultCounters();
+  let sum = 0;
+  for (let i = 0; i < m.length; i += pageSize) sum += m.buffer[i];
+  assert.equal(sum, 8);
+  assert.ok(faultCounters().minor >= before.minor);
+  assert.equal(m.residency().resident, 8);
+  assert.equal(fileResidency(path).resident, 8);
+  m.lock();
+  assert.equal(m.memoryStats().locked, 8 * pageSize);
+  m.unlock();
+  assert.equal(m.memoryStats().rss, 8 * pageSize);
+  m.close();
+  features.tuning = true;
 });
 
 await check('errors: Node-style system errors and argument errors', () => {

@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { evict, fileResidency, pageSize, prefetch, SharedMemory } from '../src/index.js';
+import { cli, runCli, tempDir } from './helpers/index.js';
+
+const dir = tempDir();
+const MiB = 1024 * 1024;
+
+function fileOf(name: string, size: number): string {
+  const path = join(dir, name);
+  writeFileSync(path, Buffer.alloc(size, 3));
+  return path;
+}
+
+interface ResidencyJson {
+  files: { path: string; size: number; pages: number; resident: number; percent: number }[];
+  pages: number;
+  resident: number;
+  percent: number;
+}
+
+function residencyOf(...paths: string[]): ResidencyJson {
+  const result = runCli(['residency', '--json', ...paths]);
+  assert.equal(result.status, 0, result.stderr);
+  return JSON.parse(result.stdout) as ResidencyJson;
+}
+
+describe('memmap residency, touch and evict', () => {
+  it('a file this test wrote and evicted: near 0%; after touch 100%; after evict near 0% again', () => {
+    const path = fileOf('cycle.bin', 8 * MiB);
+    evict(path);
+    assert.ok(residencyOf(path).percent < 10);
+    const touched = runCli(['touch', path]);
+    assert.equal(touched.status, 0, touched.stderr);
+    assert.match(touched.stdout, /^touched 1 file, 8\.0 MiB in [\d.]+ s \([\d.]+ [KMG]?i?B\/s\)\n$/);
+    const warm = residencyOf(path);
+    assert.equal(warm.percent, 100);
+    assert.equal(warm.resident, (8 * MiB) / pageSize);
+    const shown = runCli(['residency', path]);
+    assert.equal(shown.status, 0);
+    assert.match(shown.stdout, /\[O{60}\] 2,048\/2,048 pages 100% \(8\.0 MiB of 8\.0 MiB\)/);
+    const evicted = runCli(['evict', '--json', path]);
+    assert.equal(evicted.status, 0, evicted.stderr);
+    const [after] = (JSON.parse(evicted.stdout) as { files: { resident: number; pages: number }[] }).files;
+    assert.ok(after && after.resident < after.pages / 10, evicted.stdout);
+    assert.ok(residencyOf(path).percent < 10);
+  });
+
+  it('half a file: the picture shows which half', async () => {
+    const path = fileOf('half.bin', 4 * MiB);
+    evict(path);
+    prefetch(path, { offset: 0, length: 2 * MiB });
+    // prefetch returns before the reads land.
+    for (let waited = 0; fileResidency(path).resident < 512 && waited < 5000; waited += 10) {
+      await new Promise((done) => setTimeout(done, 10));
+    }
+    const result = runCli(['residency', path]);
+    // Read-ahead may bring in a little more than asked: the 31st cell may be partly cached.
+    assert.match(result.stdout, /\[O{30}[ oO] {29}\] \d+\/1,024 pages/, result.stdout);
+  });
+
+  it('directories with -r; without -r a directory is an error (exit 1) and the rest is done', () => {
+    const tree = join(dir, 'tree');
+    mkdirSync(join(tree, 'sub'), { recursive: true });
+    writeFileSync(join(tree, 'a.bin'), Buffer.alloc(pageSize));
+    writeFileSync(join(tree, 'sub', 'b.bin'), Buffer.alloc(3 * pageSize));
+    const walked = residencyOf('-r', tree);
+    assert.deepEqual(
+      walked.files.map((f) => [f.path.slice(tree.length), f.pages]),
+      [
+        ['/a.bin', 1],
+        ['/sub/b.bin', 3],
+      ],
+    );
+    const file = fileOf('alone.bin', pageSize);
+    const refused = runCli(['touch', tree, file]);
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /is a directory \(use -r to walk it\)/);
+    assert.match(refused.stdout, /^touched 1 file/);
+    const missing = runCli(['residency', join(dir, 'missing.bin')]);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /ENOENT/);
+  });
+
+  it('usage errors exit 2: no FILE, an unknown option, an unknown command', () => {
+    for (const args of [
+      ['residency'],
+      ['touch', '--bogus', 'x'],
+      ['evict'],
+      ['lock'],
+      ['stat'],
+      ['stat', 'a', 'b'],
+      ['frobnicate'],
+    ]) {
+      const result = runCli(args);
+      assert.equal(result.status, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, /Run 'memmap --help' for usage/);
+    }
+    for (const command of ['residency', 'touch', 'evict', 'lock', 'stat', 'shm']) {
+      const help = runCli([command, '--help']);
+      assert.equal(help.status, 0);
+      assert.match(help.stdout, new RegExp(`^Usage: memmap ${command}`));
+    }
+  });
+});
+
+describe('memmap stat', () => {
+  it('size, pages, residency, allocation and file system; a sparse file says so', () => {
+    const path = join(dir, 'sparse.bin');
+    const fd = openSync(path, 'w');
+    ftruncateSync(fd, 64 * MiB);
+    closeSync(fd);
+    const result = runCli(['stat', '--json', path]);
+    assert.equal(result.status, 0, result.stderr);
+    const info = JSON.parse(result.stdout) as Record<string, unknown>;
+    assert.equal(info.size, 64 * MiB);
+    assert.equal(info.pages, (64 * MiB) / pageSize);
+    assert.equal(info.sparse, true);
+    assert.equal(typeof info.filesystem, 'string');
+    assert.ok(!String(info.filesystem).startsWith('unknown'), String(info.filesystem));
+    const text = runCli(['stat', path]);
+    assert.match(text.stdout, /^path: {7}.*sparse\.bin\nsize: {7}64\.0 MiB \(67,108,864 bytes\)\n/);
+    assert.match(text.stdout, /allocated: {2}0 B \(sparse: holes read as zeros/);
+    const dirResult = runCli(['stat', dir]);
+    assert.equal(dirResult.status, 1);
+    assert.match(dirResult.stderr, /is a directory/);
+  });
+});
+
+describe('memmap lock', () => {
+  it('locks the files in RAM until SIGTERM, then releases them and exits 0', async () => {
+    const path = fileOf('locked.bin', 2 * MiB);
+    const child = spawn(process.execPath, [cli, 'lock', path], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.setEncoding('utf8');
+    await new Promise<void>((done) =>
+      child.stdout.on('data', (chunk: string) => {
+        stdout += chunk;
+        if (stdout.includes('holding')) done();
+      }),
+    );
+    assert.match(stdout, /^locked 1 file, 2\.0 MiB in RAM \(pid \d+\); holding until Ctrl-C or SIGTERM\n/);
+    const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+    assert.equal(Number(/^VmLck:\s+(\d+) kB/m.exec(status)?.[1]), 2048);
+    const exit = new Promise<number | null>((done) => child.once('exit', done));
+    child.kill('SIGTERM');
+    assert.equal(await exit, 0);
+    assert.match(stdout, /SIGTERM: released 2\.0 MiB\n$/);
+  });
+
+  it('a file that cannot be locked: exit 1 with the reason', () => {
+    const result = runCli(['lock', join(dir, 'missing.bin')]);
+    assert.equal(result.status, 1);
+    assert.match(result.stderr, /ENOENT/);
+  });
+});
+
+describe('memmap shm', () => {
+  it('ls, cat and rm a named object; errors for a missing one', () => {
+    const name = `/memmap-cli-${process.pid}`;
+    const shm = SharedMemory.create(name, pageSize, { mode: 0o640 });
+    shm.buffer.write('hello from shared memory');
+    shm.close();
+    const listed = runCli(['shm', 'ls', '--json']);
+    assert.equal(listed.status, 0, listed.stderr);
+    assert.deepEqual(
+      (JSON.parse(listed.stdout) as { name: string }[]).find((o) => o.name === name),
+      { name, size: pageSize, mode: 0o640 },
+    );
+    assert.match(runCli(['shm', 'ls']).stdout, new RegExp(`${name} +4\\.0 KiB +0640\\n`));
+    const cat = runCli(['shm', 'cat', name.slice(1)]);
+    assert.equal(cat.status, 0, cat.stderr);
+    assert.equal(cat.stdout.slice(0, 24), 'hello from shared memory');
+    assert.equal(cat.stdout.length, pageSize);
+    const json = JSON.parse(runCli(['shm', 'cat', '--json', name]).stdout) as { size: number; base64: string };
+    assert.equal(Buffer.from(json.base64, 'base64').toString('latin1', 0, 5), 'hello');
+    const removed = runCli(['shm', 'rm', '--json', name]);
+    assert.deepEqual(JSON.parse(removed.stdout), { removed: [name] });
+    const again = runCli(['shm', 'rm', name]);
+    assert.equal(again.status, 1);
+    assert.match(again.stderr, /ENOENT/);
+    assert.equal(runCli(['shm', 'cat', name]).status, 1);
+    assert.equal(runCli(['shm', 'cat', '/a/b']).status, 2);
+    assert.equal(runCli(['shm']).status, 2);
+    assert.equal(runCli(['shm', 'frob']).status, 2);
+  });
+});
