@@ -20,6 +20,8 @@ export type MemmapErrorCode =
   | 'ERR_MEMMAP_OUT_OF_RANGE'
   /** The file shrank under the mapping, or a page of it could not be read. */
   | 'ERR_MEMMAP_TRUNCATED'
+  /** An access reached a page its protection forbids (a write to a read-only page). */
+  | 'ERR_MEMMAP_PROTECTION'
   /** A wait did not end within its timeout. */
   | 'ERR_MEMMAP_TIMEOUT'
   /** unlock() by a thread that does not hold the lock. */
@@ -90,6 +92,18 @@ export function truncatedError(what: string, path: string | null): MemmapError {
       what === 'close'
         ? 'The mapping is released all the same'
         : 'Call remap() to map the file at its current size, or close() the mapping'
+    }`,
+  );
+}
+
+/** The error a mapping answers every call with after a stray access the guard absorbed. */
+export function protectionError(what: string, path: string | null): MemmapError {
+  return new MemmapError(
+    'ERR_MEMMAP_PROTECTION',
+    `${what}: an access reached a page of ${path ?? 'the mapping'} that its protection forbids (a write to a read-only page, or any access to a page protected 'none'); the page now holds a private copy, so ${path ? 'the file is unchanged' : 'nothing else sees the access'}. ${
+      what === 'close'
+        ? 'The mapping is released all the same'
+        : `close() the mapping${path ? ', or remap() to map the file again' : ''}`
     }`,
   );
 }

@@ -18,6 +18,7 @@ export type {
   MapAnonymousOptions,
   MapFileOptions,
   MapMode,
+  Protection,
   RangeOptions,
   Residency,
 } from './mapping.js';

@@ -6,7 +6,15 @@
 import { constants as bufferConstants } from 'node:buffer';
 import type { FileHandle } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { closedError, invalidArgType, invalidArgValue, MemmapError, systemError, truncatedError } from './errors.js';
+import {
+  closedError,
+  invalidArgType,
+  invalidArgValue,
+  MemmapError,
+  protectionError,
+  systemError,
+  truncatedError,
+} from './errors.js';
 import { ADVICE, ADVICES, type Advice, adviceHint, lockHint, type MemoryStats, smapsFor } from './internal/tuning.js';
 import { validateBoolean, validateInteger, validateOneOf, validateOptions } from './internal/validate.js';
 import { addon, createSharedArrayBuffer, FileKind, type Handle, runtimeName } from './native.js';
@@ -21,6 +29,10 @@ export type MapMode = 'read' | 'write' | 'copy';
 
 /** The access-pattern hints {@link mapFile} can give when it maps (a subset of {@link Advice}). */
 export type AccessAdvice = 'normal' | 'random' | 'sequential' | 'willneed';
+
+/** What a range of a mapping may be used for; see {@link Mapping.protect}. */
+export type Protection = 'none' | 'read' | 'readwrite';
+const PROTECTIONS: Protection[] = ['none', 'read', 'readwrite'];
 
 /** Options of {@link Mapping.lock}. */
 export interface LockRangeOptions extends RangeOptions {
@@ -139,7 +151,8 @@ export class Mapping implements Disposable {
   #buffer: Buffer | null = null;
   #shared: SharedArrayBuffer | null = null;
   #closed = false;
-  #faulted = false;
+  /** What made the mapping faulted, once something did. */
+  #fault: 'truncated' | 'protection' | null = null;
 
   /** Where the mapping starts in its file, in bytes (0 for anonymous memory). */
   readonly offset: number;
@@ -177,13 +190,18 @@ export class Mapping implements Disposable {
   }
 
   /**
-   * True once the file shrank under the mapping (or a page of it could not be read) and an
-   * access touched a page that is gone. Such pages read as zeros; every call but
-   * {@link Mapping.remap} and {@link Mapping.close} then throws ERR_MEMMAP_TRUNCATED.
+   * True once the guard absorbed a fault in this mapping: the file shrank under it (or a page
+   * could not be read) and an access touched a page that is gone, which reads as zeros
+   * (ERR_MEMMAP_TRUNCATED); or an access reached a page its protection forbids, which now
+   * holds a private copy (ERR_MEMMAP_PROTECTION). Every call but {@link Mapping.remap} and
+   * {@link Mapping.close} then throws that code.
    */
   get faulted(): boolean {
-    if (!this.#faulted && this.#handle !== null && addon.faults(this.#handle) > 0) this.#faulted = true;
-    return this.#faulted;
+    if (this.#fault === null && this.#handle !== null) {
+      if (addon.faults(this.#handle) > 0) this.#fault = 'truncated';
+      else if (addon.violations(this.#handle) > 0) this.#fault = 'protection';
+    }
+    return this.#fault !== null;
   }
 
   /**
@@ -286,6 +304,36 @@ export class Mapping implements Disposable {
   }
 
   /**
+   * Changes what a range (by default the whole mapping) may be used for (mprotect; widened to
+   * whole pages): 'none', 'read' or 'readwrite'. Never executable. A stray access that the
+   * protection forbids does not end the process and never reaches the file: the page gets a
+   * private copy that takes the access, the mapping turns {@link Mapping.faulted}, and later
+   * calls throw ERR_MEMMAP_PROTECTION.
+   * @throws EACCES for 'readwrite' on a mapping whose file is open read-only ('read' mode);
+   * the range errors of every range call.
+   * @example
+   * using table = mapFile('table.bin', { mode: 'write' });
+   * build(table.buffer);
+   * table.protect('read'); // from now on a write is caught, not stored
+   */
+  protect(protection: Protection, range?: RangeOptions): void {
+    validateOneOf(protection, 'protection', PROTECTIONS);
+    const [start, length] = this.#range(range, 'protect');
+    if (this.#handle === null || length === 0) return;
+    const rc = addon.protect(this.#handle, start, length, PROTECTIONS.indexOf(protection));
+    if (rc < 0) {
+      throw systemError(
+        rc,
+        'mprotect',
+        this.path,
+        rc === -13 /* EACCES */
+          ? "'readwrite' needs a mapping made writable ('write' or 'copy'): the file of a 'read' mapping is open read-only"
+          : undefined,
+      );
+    }
+  }
+
+  /**
    * Locks a range (by default the whole mapping) in RAM (mlock): its pages are read in now
    * and never swapped out or dropped from the page cache until {@link Mapping.unlock} or
    * close(). With `onFault`, only pages already in memory and each page when first touched.
@@ -384,7 +432,7 @@ export class Mapping implements Disposable {
     this.#dropViews();
     this.#handle = handle;
     this.#length = length;
-    this.#faulted = false;
+    this.#fault = null;
   }
 
   /**
@@ -405,7 +453,7 @@ export class Mapping implements Disposable {
     const rc = addon.close(handle);
     this.#handle = null;
     if (rc === RETIRE_LATER) retireLater(handle);
-    if (faulted) throw truncatedError('close', this.path);
+    if (faulted) throw this.#faultError('close');
     if (rc < 0) throw systemError(rc, 'munmap', this.path);
   }
 
@@ -428,7 +476,11 @@ export class Mapping implements Disposable {
 
   #check(what: string): void {
     if (this.#closed) throw closedError(what);
-    if (this.faulted) throw truncatedError(what, this.path);
+    if (this.faulted) throw this.#faultError(what);
+  }
+
+  #faultError(what: string): MemmapError {
+    return this.#fault === 'protection' ? protectionError(what, this.path) : truncatedError(what, this.path);
   }
 
   /** Turns a flush's result into an error, if it is one. */
@@ -439,13 +491,13 @@ export class Mapping implements Disposable {
    * to no file, and msync cannot say so.
    */
   #settle(rc: number, what: string, end: number): void {
-    if (this.faulted) throw truncatedError(what, this.path);
+    if (this.faulted) throw this.#faultError(what);
     if (rc < 0) throw systemError(rc, 'msync', this.path);
     if (!this.#anonymous && this.#handle !== null) {
       const info = addon.fileInfo(addon.fd(this.#handle));
       if (typeof info === 'number') throw systemError(info, 'fstat', this.path);
       if (info[1] < this.offset - this.#delta + end) {
-        this.#faulted = true;
+        this.#fault = 'truncated';
         throw truncatedError(what, this.path);
       }
     }

@@ -33,6 +33,9 @@ export interface Addon {
   mapAnonymous(length: number, shared: boolean, flags: number): Result<Handle>;
   remapFile(handle: Handle, offset: number, length: number, access: number, flags: number): Result<Handle>;
   faults(handle: Handle): number;
+  violations(handle: Handle): number;
+  violationsAbsorbed(): number;
+  protect(handle: Handle, start: number, length: number, protection: number): number;
   retire(handle: Handle): void;
   faultsAbsorbed(): number;
   fd(handle: Handle): number;

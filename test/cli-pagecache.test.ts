@@ -134,21 +134,27 @@ describe('memmap lock', () => {
   it('locks the files in RAM until SIGTERM, then releases them and exits 0', async () => {
     const path = fileOf('locked.bin', 2 * MiB);
     const child = spawn(process.execPath, [cli, 'lock', path], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    child.stdout.setEncoding('utf8');
-    await new Promise<void>((done) =>
-      child.stdout.on('data', (chunk: string) => {
-        stdout += chunk;
-        if (stdout.includes('holding')) done();
-      }),
-    );
-    assert.match(stdout, /^locked 1 file, 2\.0 MiB in RAM \(pid \d+\); holding until Ctrl-C or SIGTERM\n/);
-    const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
-    assert.equal(Number(/^VmLck:\s+(\d+) kB/m.exec(status)?.[1]), 2048);
     const exit = new Promise<number | null>((done) => child.once('exit', done));
-    child.kill('SIGTERM');
-    assert.equal(await exit, 0);
-    assert.match(stdout, /SIGTERM: released 2\.0 MiB\n$/);
+    try {
+      let stdout = '';
+      child.stdout.setEncoding('utf8');
+      await new Promise<void>((done, fail) => {
+        child.stdout.on('data', (chunk: string) => {
+          stdout += chunk;
+          if (stdout.includes('holding')) done();
+        });
+        child.once('exit', (code) => fail(new Error(`memmap lock exited with ${code} before locking`)));
+      });
+      assert.match(stdout, /^locked 1 file, 2\.0 MiB in RAM \(pid \d+\); holding until Ctrl-C or SIGTERM\n/);
+      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+      assert.equal(Number(/^VmLck:\s+(\d+) kB/m.exec(status)?.[1]), 2048);
+      child.kill('SIGTERM');
+      assert.equal(await exit, 0);
+      assert.match(stdout, /SIGTERM: released 2\.0 MiB\n$/);
+    } finally {
+      // Never leave the holder behind: it would keep this test process alive.
+      child.kill('SIGKILL');
+    }
   });
 
   it('a file that cannot be locked: exit 1 with the reason', () => {

@@ -4,11 +4,10 @@
  * instead of killing the runner.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { assertExitedCleanly, root, runModule, tempDir } from './helpers/index.js';
+import { assertExitedCleanly, runModule, signalFixture, tempDir } from './helpers/index.js';
 
 const dir = tempDir();
 let counter = 0;
@@ -19,20 +18,8 @@ function fileOf(pages: number, fill = 7): string {
   return path;
 }
 
-/** Compiles test/fixtures/sigbus.c, an addon that faults outside memmap, against this Node. */
 function sigbusFixture(): string {
-  const output = join(dir, 'sigbus.node');
-  const include = join(dirname(process.execPath), '..', 'include', 'node');
-  execFileSync('gcc', [
-    '-shared',
-    '-fPIC',
-    '-O1',
-    `-I${include}`,
-    join(root, 'test', 'fixtures', 'sigbus.c'),
-    '-o',
-    output,
-  ]);
-  return output;
+  return signalFixture(dir);
 }
 
 /** The child-side code that reads a truncated mapping in every way the issue names. */

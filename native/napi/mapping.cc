@@ -211,6 +211,14 @@ napi_value js_faults(napi_env env, napi_callback_info info) {
   return make_int(env, region_faults(r));
 }
 
+// violations(handle) -> how many protection faults the guard absorbed in the mapping's range.
+napi_value js_violations(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  Region* r = nullptr;
+  if (!get_args(env, info, 1, argv) || !get_region(env, argv[0], &r)) return nullptr;
+  return make_int(env, region_violations(r));
+}
+
 // fd(handle) -> the descriptor of a file region, or -1.
 napi_value js_region_fd(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -240,6 +248,13 @@ napi_value js_faults_absorbed(napi_env env, napi_callback_info) {
   return result;
 }
 
+// violationsAbsorbed() -> every protection fault the guard absorbed in this process.
+napi_value js_violations_absorbed(napi_env env, napi_callback_info) {
+  napi_value result = nullptr;
+  napi_create_double(env, static_cast<double>(mm::guard_violations_total()), &result);
+  return result;
+}
+
 // mapAnonymous(length, shared, flags) -> handle | -errno.
 napi_value js_map_anonymous(napi_env env, napi_callback_info info) {
   napi_value argv[3];
@@ -251,10 +266,20 @@ napi_value js_map_anonymous(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   if (length == 0) return fail(env, "bad mapAnonymous arguments");
-  void* addr = nullptr;
-  int rc = mm::map_anonymous(length, shared, flags, &addr);
+  int rc = mm::guard_install();
   if (rc < 0) return make_int(env, rc);
-  return wrap_region(env, new Region(addr, length, -1));
+  void* addr = nullptr;
+  rc = mm::map_anonymous(length, shared, flags, &addr);
+  if (rc < 0) return make_int(env, rc);
+  // Registered so that a stray access after protect() is absorbed like one in a file range.
+  int slot = mm::guard_register(addr, length, true);
+  if (slot < 0) {
+    mm::unmap(addr, length);
+    return make_int(env, slot);
+  }
+  Region* r = new Region(addr, length, -1);
+  r->guard_slot = slot;
+  return wrap_region(env, r);
 }
 
 // view(handle, start, length) -> ArrayBuffer over [start, start + length) of the region.

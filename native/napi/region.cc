@@ -141,6 +141,10 @@ uint32_t region_faults(const Region* r) {
   return r->guard_slot >= 0 ? mm::guard_faults(r->guard_slot) : 0;
 }
 
+uint32_t region_violations(const Region* r) {
+  return r->guard_slot >= 0 ? mm::guard_violations(r->guard_slot) : 0;
+}
+
 int region_end_busy(Region* r) {
   if (--r->busy > 0 || !r->closed.load() || r->released.load()) return 0;
   return release_file(r);

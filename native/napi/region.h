@@ -56,6 +56,9 @@ int region_close(Region* r);
 // The faults the guard absorbed in this region's range (0 once the region is closed).
 uint32_t region_faults(const Region* r);
 
+// The protection faults (SIGSEGV) the guard absorbed in this region's range.
+uint32_t region_violations(const Region* r);
+
 // Unmaps a stand-in that guards only detached Buffers (close() returned kRetireLater), once
 // the JavaScript stack that could still hold their address has unwound.
 void region_retire(Region* r);

@@ -48,6 +48,21 @@ napi_value js_lock_range(napi_env env, napi_callback_info info) {
   return make_int(env, length == 0 ? 0 : mm::lock_range(at(r, start), length, on_fault));
 }
 
+// protect(handle, start, length, protection) -> 0 | -errno.
+napi_value js_protect(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  Region* r = nullptr;
+  uint64_t start = 0, length = 0;
+  int32_t protection = 0;
+  if (!get_args(env, info, 4, argv) || !get_range(env, argv, &r, &start, &length) ||
+      !get_int(env, argv[3], &protection) || protection < 0 || protection > 2) {
+    return fail(env, "bad protect arguments");
+  }
+  if (r->closed.load()) return make_int(env, -EBADF);
+  if (length == 0) return make_int(env, 0);
+  return make_int(env, mm::protect_range(at(r, start), length, static_cast<mm::Protection>(protection)));
+}
+
 // unlockRange(handle, start, length) -> 0 | -errno.
 napi_value js_unlock_range(napi_env env, napi_callback_info info) {
   napi_value argv[3];

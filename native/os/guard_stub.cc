@@ -1,4 +1,4 @@
-// The fault guard on a platform without SIGBUS handling in memmap yet: nothing is registered
+// The fault guard on a platform without SIGBUS and SIGSEGV handling in memmap yet: nothing is registered
 // and no fault is absorbed.
 #include <errno.h>
 
@@ -11,5 +11,7 @@ int guard_register(void*, size_t, bool) { return -ENOSYS; }
 void guard_unregister(int) {}
 uint32_t guard_faults(int) { return 0; }
 uint64_t guard_absorbed_total() { return 0; }
+uint32_t guard_violations(int) { return 0; }
+uint64_t guard_violations_total() { return 0; }
 
 }  // namespace mm

@@ -162,12 +162,23 @@ int advise(void* addr, size_t length, Advice advice) {
   return rc == 0 ? 0 : errno_result();
 }
 
+int protect_range(void* addr, size_t length, Protection protection) {
+  int prot = protection == Protection::kNone   ? PROT_NONE
+             : protection == Protection::kRead ? PROT_READ
+                                               : PROT_READ | PROT_WRITE;
+  return mprotect(addr, length, prot) == 0 ? 0 : errno_result();
+}
+
+// Straight to the kernel: sanitizer runtimes replace mlock and munlock with calls that do
+// nothing, and locking must mean the same in every build.
 int lock_range(void* addr, size_t length, bool on_fault) {
-  long rc = on_fault ? syscall(SYS_mlock2, addr, length, kMlockOnFault) : mlock(addr, length);
+  long rc = on_fault ? syscall(SYS_mlock2, addr, length, kMlockOnFault) : syscall(SYS_mlock, addr, length);
   return rc == 0 ? 0 : errno_result();
 }
 
-int unlock_range(void* addr, size_t length) { return munlock(addr, length) == 0 ? 0 : errno_result(); }
+int unlock_range(void* addr, size_t length) {
+  return syscall(SYS_munlock, addr, length) == 0 ? 0 : errno_result();
+}
 
 int resident_pages(void* addr, size_t length, uint8_t* out) {
   if (mincore(addr, length, out) != 0) return errno_result();

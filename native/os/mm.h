@@ -111,6 +111,12 @@ int flush(void* addr, size_t length, bool wait);
 // Gives the kernel an access-pattern hint for a range.
 int advise(void* addr, size_t length, Advice advice);
 
+// What a range of a mapping may be used for. Never executable.
+enum class Protection : int { kNone = 0, kRead = 1, kReadWrite = 2 };
+
+// Changes the protection of a range (mprotect).
+int protect_range(void* addr, size_t length, Protection protection);
+
 // Keeps a range in RAM (mlock), or with `on_fault` only the pages already touched and each
 // page as it is touched later (mlock2 with MLOCK_ONFAULT). unlock_range undoes either.
 int lock_range(void* addr, size_t length, bool on_fault);

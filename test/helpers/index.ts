@@ -2,8 +2,8 @@
  * Shared test helpers: temporary folders, child processes, error checks.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after } from 'node:test';
@@ -105,4 +105,24 @@ export async function assertRejectsCode(promise: Promise<unknown>, code: string)
     assert.equal(err.code, code, `expected code ${code}, got ${err.code}: ${err.message}`);
     return true;
   });
+}
+
+/**
+ * Compiles test/fixtures/sigbus.c (an addon that raises SIGBUS and SIGSEGV at addresses memmap
+ * does not own, and installs handlers of its own) against this Node, into `dir`.
+ */
+export function signalFixture(dir: string): string {
+  const output = join(dir, 'sigbus.node');
+  if (existsSync(output)) return output;
+  const include = join(dirname(process.execPath), '..', 'include', 'node');
+  execFileSync('gcc', [
+    '-shared',
+    '-fPIC',
+    '-O1',
+    `-I${include}`,
+    join(root, 'test', 'fixtures', 'sigbus.c'),
+    '-o',
+    output,
+  ]);
+  return output;
 }

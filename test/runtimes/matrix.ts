@@ -158,13 +158,13 @@ function table(outcomes: Outcome[], date: string): string {
           : 'no: `ERR_MEMMAP_UNSUPPORTED`';
     const suite = o.runtime === 'Node.js' ? cell(o.suite, o.problem) : 'smoke suite only';
     const yes = (feature: string) => (o.features[feature] === true ? 'yes' : 'no');
-    return `| ${o.runtime} ${o.version} | ${suite} | ${cell(o.smoke, o.problem)} | ${shared} | ${yes('crashGuard')} | ${yes('sharedMemory')} | ${yes('futex')} | ${yes('mutex')} | ${yes('condition')} | ${yes('namedSemaphore')} | ${yes('tuning')} |`;
+    return `| ${o.runtime} ${o.version} | ${suite} | ${cell(o.smoke, o.problem)} | ${shared} | ${yes('crashGuard')} | ${yes('sharedMemory')} | ${yes('futex')} | ${yes('mutex')} | ${yes('condition')} | ${yes('namedSemaphore')} | ${yes('tuning')} | ${yes('protect')} |`;
   });
   return [
     `Produced by \`npm run test:runtimes\` on ${date} (linux-x64); every cell is a run, none is typed by hand.`,
     '',
-    '| runtime | full test suite | smoke suite (every entry point) | `sharedBuffer()` | truncation guard | `SharedMemory` | `futex` | `Mutex` | `Condition`, `Event` | `NamedSemaphore` | tuning and page cache |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| runtime | full test suite | smoke suite (every entry point) | `sharedBuffer()` | truncation guard | `SharedMemory` | `futex` | `Mutex` | `Condition`, `Event` | `NamedSemaphore` | tuning and page cache | `protect()` guard |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
   ].join('\n');
 }

@@ -45,8 +45,9 @@ export function run(
     maxBuffer: 256 * 1024 * 1024,
     timeout: 15 * 60 * 1000,
   });
-  if (result.error) throw result.error;
+  // The log first, so that a run that timed out still shows how far it got.
   writeFileSync(join(logs, `${name}.log`), `$ ${command} ${args.join(' ')}\n${result.stdout}\n${result.stderr}`);
+  if (result.error) throw new Error(`${name}: ${result.error.message}; log: ${join(logs, `${name}.log`)}`);
   return result;
 }
 

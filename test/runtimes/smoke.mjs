@@ -255,7 +255,7 @@ await check('NamedSemaphore: the sem_open family, post, wait, waitAsync woken by
   features.namedSemaphore = true;
 });
 
-await check('tuning: advise, lock, residency, memoryStats, the page cache of files, fault counters', () => {
+await check('tuning: advise, protect, lock, residency, memoryStats, the page cache of files, fault counters', () => {
   const path = fileWith('tuning.bin', Buffer.alloc(8 * pageSize, 1));
   evict(path);
   prefetch(path);
@@ -272,6 +272,15 @@ await check('tuning: advise, lock, residency, memoryStats, the page cache of fil
   assert.equal(fileResidency(path).resident, 8);
   m.lock();
   assert.equal(m.memoryStats().locked, 8 * pageSize);
+  const guarded = mapFile(path, { mode: 'write' });
+  const bytes = guarded.buffer;
+  guarded.protect('read', { offset: pageSize, length: pageSize });
+  bytes[pageSize + 1] = 42; // a stray write: absorbed, never in the file
+  assert.equal(guarded.faulted, true);
+  throwsCode(() => guarded.flush(), 'ERR_MEMMAP_PROTECTION');
+  throwsCode(() => guarded.close(), 'ERR_MEMMAP_PROTECTION');
+  assert.equal(readFileSync(path)[pageSize + 1], 1);
+  features.protect = true;
   m.unlock();
   assert.equal(m.memoryStats().rss, 8 * pageSize);
   m.close();
