@@ -436,6 +436,73 @@ export class Mapping implements Disposable {
   }
 
   /**
+   * Grows or shrinks the file to `offset + newLength` bytes (ftruncate) and the mapping with
+   * it: data past the new end is gone, a grown part reads as zeros. Where nothing but the
+   * mapping reaches its memory, the kernel resizes it in place or moves it (mremap); where a
+   * Buffer or SharedArrayBuffer of it is alive, the file is mapped anew, the old Buffer is
+   * detached and the old SharedArrayBuffer reads zeros. Either way, take `buffer` again after
+   * a resize. The next flush() also makes the new size durable (fsync).
+   * @throws ERR_MEMMAP_UNSUPPORTED for anonymous memory and for modes other than 'write' (the
+   * file would not change); EPERM for a memory file sealed against it; ENOSPC; the errors of
+   * every call on a closed or faulted mapping.
+   * @example
+   * // An append-only log: grow by a megabyte whenever it is full.
+   * using log = mapFile('events.log', { mode: 'write', create: true, length: 1 << 20, grow: true });
+   * let end = 0;
+   * function append(record: Buffer) {
+   *   if (end + record.length > log.length) log.resize(log.length + (1 << 20));
+   *   record.copy(log.buffer, end);
+   *   end += record.length;
+   * }
+   */
+  resize(newLength: number): void {
+    validateInteger(newLength, 'newLength', 0, Number.MAX_SAFE_INTEGER - this.offset);
+    this.#check('resize');
+    if (this.#anonymous || this.#handle === null) {
+      throw new MemmapError(
+        'ERR_MEMMAP_UNSUPPORTED',
+        'resize: anonymous memory has no file to resize; map a new region and copy what you need',
+      );
+    }
+    if (this.mode !== 'write') {
+      throw new MemmapError(
+        'ERR_MEMMAP_UNSUPPORTED',
+        `resize: it changes the file, so it needs mode 'write' (this mapping is '${this.mode}'); remap() follows a file that another process resized`,
+      );
+    }
+    const handle = this.#handle;
+    const fd = addon.fd(handle);
+    const size = this.offset + newLength;
+    const setSize = () => {
+      const rc = addon.resizeFile(fd, size);
+      if (rc < 0) throw systemError(rc, 'ftruncate', this.path);
+    };
+    // The file grows before the mapping and shrinks after it, so no page of the mapping ever
+    // lies past the end of the file.
+    const growing = newLength > this.#length;
+    if (growing) setSize();
+    const rc = newLength > 0 ? addon.resizeRegion(handle, this.#delta + newLength) : -16;
+    if (rc === -16 /* EBUSY: views of it are alive */) {
+      const fresh = addon.remapFile(
+        handle,
+        this.offset - this.#delta,
+        regionLength(this.#delta, newLength),
+        ACCESS[this.mode],
+        0,
+      );
+      if (typeof fresh === 'number') throw systemError(fresh, 'mmap', this.path, MMAP_HINTS[fresh]);
+      this.#handle = fresh;
+    } else if (rc < 0) {
+      throw systemError(rc, 'mremap', this.path);
+    }
+    this.#dropViews();
+    this.#length = newLength;
+    if (!growing) setSize();
+    // flush() makes the new size durable along with the data.
+    this.#grew = true;
+  }
+
+  /**
    * Unmaps now and closes the mapping's file descriptor. The Buffer handed out is detached
    * (reads give undefined, length 0); a SharedArrayBuffer reads zeros from now on. Calling it
    * again does nothing. A mapping never closed is released when it and every view of it have

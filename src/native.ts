@@ -31,6 +31,7 @@ export interface Addon {
   readonly pageSize: number;
   mapFile(fd: number, offset: number, length: number, access: number, flags: number): Result<Handle>;
   mapAnonymous(length: number, shared: boolean, flags: number): Result<Handle>;
+  resizeRegion(handle: Handle, length: number): number;
   remapFile(handle: Handle, offset: number, length: number, access: number, flags: number): Result<Handle>;
   faults(handle: Handle): number;
   violations(handle: Handle): number;

@@ -28,6 +28,7 @@ napi_value init(napi_env env, napi_value exports) {
       FUNCTION("mapFile", js_map_file),
       FUNCTION("mapAnonymous", js_map_anonymous),
       FUNCTION("remapFile", js_remap_file),
+      FUNCTION("resizeRegion", js_resize_region),
       FUNCTION("faults", js_faults),
       FUNCTION("violations", js_violations),
       FUNCTION("violationsAbsorbed", js_violations_absorbed),

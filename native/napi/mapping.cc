@@ -193,6 +193,20 @@ napi_value js_remap_file(napi_env env, napi_callback_info info) {
   return wrap_region(env, fresh);
 }
 
+// resizeRegion(handle, length) -> 0 | -EBUSY (views are alive: map anew instead) | -errno.
+napi_value js_resize_region(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  Region* r = nullptr;
+  uint64_t length = 0;
+  if (!get_args(env, info, 2, argv) || !get_region(env, argv[0], &r) || !get_size(env, argv[1], &length)) {
+    return nullptr;
+  }
+  if (length == 0 || r->closed.load()) return fail(env, "bad resizeRegion arguments");
+  int rc = region_resize(r, static_cast<size_t>(length));
+  if (rc == 0) report(env, r, external_cost(r->size) - r->reported);
+  return make_int(env, rc);
+}
+
 // retire(handle): drops the zero-page stand-in close() left under detached Buffers; called by
 // TypeScript at the next turn of the event loop.
 napi_value js_retire(napi_env env, napi_callback_info info) {

@@ -9,6 +9,7 @@ namespace memmap {
 napi_value js_map_file(napi_env env, napi_callback_info info);
 napi_value js_map_anonymous(napi_env env, napi_callback_info info);
 napi_value js_remap_file(napi_env env, napi_callback_info info);
+napi_value js_resize_region(napi_env env, napi_callback_info info);
 napi_value js_faults(napi_env env, napi_callback_info info);
 napi_value js_violations(napi_env env, napi_callback_info info);
 napi_value js_violations_absorbed(napi_env env, napi_callback_info info);

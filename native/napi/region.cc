@@ -1,5 +1,7 @@
 #include "region.h"
 
+#include <cerrno>
+
 #include "../os/guard.h"
 #include "../os/mm.h"
 
@@ -123,6 +125,18 @@ void region_release(Region* r) {
   }
   if (r->fd >= 0 && !r->keep_fd) mm::close_fd(r->fd);
   delete r;
+}
+
+int region_resize(Region* r, size_t size) {
+  if (r->views.load(std::memory_order_acquire) > 0 || r->busy > 0) return -EBUSY;
+  void* moved = nullptr;
+  int rc = mm::resize_mapping(r->base, r->size, size, &moved);
+  if (rc < 0) return rc;
+  if (r->guard_slot >= 0) mm::guard_move(r->guard_slot, moved, size);
+  g_mapped_bytes.fetch_add(static_cast<int64_t>(size) - static_cast<int64_t>(r->size), std::memory_order_relaxed);
+  r->base = moved;
+  r->size = size;
+  return 0;
 }
 
 int region_close(Region* r) {

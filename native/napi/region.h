@@ -45,6 +45,11 @@ RegionCounts region_counts();
 // Takes one more reference.
 void region_retain(Region* r);
 
+// Grows or shrinks the region in place or by moving it (mremap), and points the fault guard at
+// the new range. Only when nothing but the handle can reach the range (no view is alive and no
+// asynchronous operation runs): otherwise -EBUSY, and the caller maps the file anew instead.
+int region_resize(Region* r, size_t size);
+
 // Drops one reference; the last one unmaps whatever is still mapped and frees the Region.
 // Safe on any thread: it only makes system calls and frees memory.
 void region_release(Region* r);

@@ -27,6 +27,10 @@ int guard_install();
 // range whose faults are absorbed. Returns a slot id (>= 0) or -ENOMEM.
 int guard_register(void* start, size_t length, bool writable);
 
+// Points a registered slot at a range that moved or changed size (mremap), in place, so it
+// cannot fail for want of a slot.
+void guard_move(int slot, void* start, size_t length);
+
 // Removes a range. After it returns, the handler no longer touches the range.
 void guard_unregister(int slot);
 

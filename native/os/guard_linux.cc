@@ -230,6 +230,15 @@ int guard_register(void* start, size_t length, bool writable) {
   return -ENOMEM;
 }
 
+void guard_move(int slot_id, void* start, size_t length) {
+  Slot* slot = slot_at(slot_id);
+  if (slot == nullptr) return;
+  // Claimed while it changes, so the handler never pairs the new start with the old end.
+  slot->start.store(kClaimed, std::memory_order_release);
+  slot->end.store(reinterpret_cast<uintptr_t>(start) + length, std::memory_order_release);
+  slot->start.store(reinterpret_cast<uintptr_t>(start), std::memory_order_release);
+}
+
 void guard_unregister(int slot_id) {
   Slot* slot = slot_at(slot_id);
   if (slot == nullptr) return;

@@ -8,6 +8,7 @@ namespace mm {
 
 int guard_install() { return -ENOSYS; }
 int guard_register(void*, size_t, bool) { return -ENOSYS; }
+void guard_move(int, void*, size_t) {}
 void guard_unregister(int) {}
 uint32_t guard_faults(int) { return 0; }
 uint64_t guard_absorbed_total() { return 0; }

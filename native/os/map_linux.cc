@@ -162,6 +162,13 @@ int advise(void* addr, size_t length, Advice advice) {
   return rc == 0 ? 0 : errno_result();
 }
 
+int resize_mapping(void* addr, size_t length, size_t new_length, void** out) {
+  void* moved = mremap(addr, length, new_length, MREMAP_MAYMOVE);
+  if (moved == MAP_FAILED) return errno_result();
+  *out = moved;
+  return 0;
+}
+
 int protect_range(void* addr, size_t length, Protection protection) {
   int prot = protection == Protection::kNone   ? PROT_NONE
              : protection == Protection::kRead ? PROT_READ

@@ -21,6 +21,7 @@ int unmap(void*, size_t) { return -ENOSYS; }
 int replace_with_zero_pages(void*, size_t) { return -ENOSYS; }
 int flush(void*, size_t, bool) { return -ENOSYS; }
 int advise(void*, size_t, Advice) { return -ENOSYS; }
+int resize_mapping(void*, size_t, size_t, void**) { return -ENOSYS; }
 int protect_range(void*, size_t, Protection) { return -ENOSYS; }
 int lock_range(void*, size_t, bool) { return -ENOSYS; }
 int unlock_range(void*, size_t) { return -ENOSYS; }

@@ -99,6 +99,10 @@ int map_anonymous(size_t length, bool shared, int flags, void** out);
 // Releases a range created by map_file or map_anonymous.
 int unmap(void* addr, size_t length);
 
+// Grows or shrinks a mapping (mremap), moving it if it cannot grow where it is. Stores the
+// new start in *out. The pages keep their contents; a file mapping keeps following its file.
+int resize_mapping(void* addr, size_t length, size_t new_length, void** out);
+
 // Replaces the pages of a range this process mapped with fresh private zero-filled memory at
 // the same address, so that views which cannot be detached stay readable while the file
 // behind them is released. The address must be one memmap itself mapped.

@@ -255,37 +255,48 @@ await check('NamedSemaphore: the sem_open family, post, wait, waitAsync woken by
   features.namedSemaphore = true;
 });
 
-await check('tuning: advise, protect, lock, residency, memoryStats, the page cache of files, fault counters', () => {
-  const path = fileWith('tuning.bin', Buffer.alloc(8 * pageSize, 1));
-  evict(path);
-  prefetch(path);
-  const m = mapFile(path);
-  m.advise('random');
-  m.advise('willneed', { offset: 1, length: pageSize });
-  throwsCode(() => m.advise('free'), 'EINVAL');
-  const before = faultCounters();
-  let sum = 0;
-  for (let i = 0; i < m.length; i += pageSize) sum += m.buffer[i];
-  assert.equal(sum, 8);
-  assert.ok(faultCounters().minor >= before.minor);
-  assert.equal(m.residency().resident, 8);
-  assert.equal(fileResidency(path).resident, 8);
-  m.lock();
-  assert.equal(m.memoryStats().locked, 8 * pageSize);
-  const guarded = mapFile(path, { mode: 'write' });
-  const bytes = guarded.buffer;
-  guarded.protect('read', { offset: pageSize, length: pageSize });
-  bytes[pageSize + 1] = 42; // a stray write: absorbed, never in the file
-  assert.equal(guarded.faulted, true);
-  throwsCode(() => guarded.flush(), 'ERR_MEMMAP_PROTECTION');
-  throwsCode(() => guarded.close(), 'ERR_MEMMAP_PROTECTION');
-  assert.equal(readFileSync(path)[pageSize + 1], 1);
-  features.protect = true;
-  m.unlock();
-  assert.equal(m.memoryStats().rss, 8 * pageSize);
-  m.close();
-  features.tuning = true;
-});
+await check(
+  'tuning: advise, protect, resize, lock, residency, memoryStats, the page cache of files, fault counters',
+  () => {
+    const path = fileWith('tuning.bin', Buffer.alloc(8 * pageSize, 1));
+    evict(path);
+    prefetch(path);
+    const m = mapFile(path);
+    m.advise('random');
+    m.advise('willneed', { offset: 1, length: pageSize });
+    throwsCode(() => m.advise('free'), 'EINVAL');
+    const before = faultCounters();
+    let sum = 0;
+    for (let i = 0; i < m.length; i += pageSize) sum += m.buffer[i];
+    assert.equal(sum, 8);
+    assert.ok(faultCounters().minor >= before.minor);
+    assert.equal(m.residency().resident, 8);
+    assert.equal(fileResidency(path).resident, 8);
+    m.lock();
+    assert.equal(m.memoryStats().locked, 8 * pageSize);
+    const guarded = mapFile(path, { mode: 'write' });
+    const bytes = guarded.buffer;
+    guarded.protect('read', { offset: pageSize, length: pageSize });
+    bytes[pageSize + 1] = 42; // a stray write: absorbed, never in the file
+    assert.equal(guarded.faulted, true);
+    throwsCode(() => guarded.flush(), 'ERR_MEMMAP_PROTECTION');
+    throwsCode(() => guarded.close(), 'ERR_MEMMAP_PROTECTION');
+    assert.equal(readFileSync(path)[pageSize + 1], 1);
+    features.protect = true;
+    const growing = mapFile(fileWith('resize.bin', Buffer.from('log')), { mode: 'write' });
+    growing.resize(2 * pageSize);
+    growing.buffer.write('end', 2 * pageSize - 3);
+    growing.resize(2 * pageSize + 1);
+    growing.flush();
+    assert.equal(statSync(join(dir, 'resize.bin')).size, 2 * pageSize + 1);
+    assert.equal(growing.buffer.toString('latin1', 0, 3), 'log');
+    growing.close();
+    m.unlock();
+    assert.equal(m.memoryStats().rss, 8 * pageSize);
+    m.close();
+    features.tuning = true;
+  },
+);
 
 await check('errors: Node-style system errors and argument errors', () => {
   assert.throws(
