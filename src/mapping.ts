@@ -4,6 +4,7 @@
  * @module
  */
 import { constants as bufferConstants } from 'node:buffer';
+import { readFileSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import {
@@ -70,6 +71,23 @@ export interface MapFileOptions {
   populate?: boolean;
   /** An initial access-pattern hint for the whole mapping. Default: none. */
   advice?: AccessAdvice;
+  /**
+   * Charge nothing against the commit limit up front (MAP_NORESERVE). Matters for 'copy'
+   * mappings, whose written pages are private memory: the risk is that the process is killed
+   * when memory runs out as it writes, instead of getting ENOMEM now. Default false.
+   */
+  noReserve?: boolean;
+  /**
+   * Synchronous page faults for a file on a DAX file system (persistent memory): writes are
+   * durable once they reach the CPU cache's flush, without msync (MAP_SYNC). 'write' only;
+   * elsewhere EOPNOTSUPP. Default false.
+   */
+  syncMapping?: boolean;
+  /**
+   * Where the mapping's first page must start (page-aligned), taken only if that range is free
+   * (MAP_FIXED_NOREPLACE): EEXIST otherwise. memmap never replaces a mapping that is there.
+   */
+  hint?: number | bigint;
 }
 
 /** Options of {@link mapAnonymous}. */
@@ -78,6 +96,41 @@ export interface MapAnonymousOptions {
   shared?: boolean;
   /** Allocate every page before returning (MAP_POPULATE). Default false. */
   populate?: boolean;
+  /**
+   * Charge nothing against the commit limit up front (MAP_NORESERVE): a huge sparse region
+   * costs only the pages written. The risk: the process is killed when memory runs out as it
+   * writes, instead of getting ENOMEM now. Default false.
+   */
+  noReserve?: boolean;
+  /**
+   * Back the memory with reserved huge pages (MAP_HUGETLB) of 2 MB or 1 GB: fewer TLB misses
+   * for large working sets. The length is rounded up to whole huge pages. Needs pages reserved
+   * in /proc/sys/vm/nr_hugepages (the error says how many are free).
+   */
+  hugePages?: '2MB' | '1GB';
+  /**
+   * Ask for transparent huge pages (MADV_HUGEPAGE, on a 2 MiB-aligned range): no reservation
+   * needed; the kernel backs the memory with huge pages where it can. memoryStats().anonHugePages
+   * shows how much it did.
+   */
+  transparentHugePages?: boolean;
+  /** As for {@link MapFileOptions.hint}. */
+  hint?: number | bigint;
+}
+
+/** Options of {@link Mapping.flush}. */
+export interface FlushOptions extends RangeOptions {
+  /**
+   * Schedule the write-back and return at once (MS_ASYNC) instead of waiting for the disk.
+   * Nothing is durable until a flush without it returns. Default false.
+   */
+  async?: boolean;
+  /**
+   * Also make other mappings of the file drop cached copies of the range (MS_INVALIDATE), so
+   * they see what is in the file. On Linux the page cache is shared and this is rarely needed.
+   * Default false.
+   */
+  invalidate?: boolean;
 }
 
 /** A byte range of a mapping, relative to its first byte. */
@@ -93,10 +146,28 @@ export type FileTarget = string | URL | number | FileHandle;
 
 const ACCESS: Record<MapMode, number> = { read: 0, write: 1, copy: 2 };
 const FLAG_POPULATE = 1;
+const FLAG_NO_RESERVE = 2;
+const FLAG_HUGE_2M = 4;
+const FLAG_HUGE_1G = 8;
+const FLAG_SYNC = 16;
+const FLAG_ALIGN_HUGE = 32;
+const FLUSH_ASYNC = 1;
+const FLUSH_INVALIDATE = 2;
 
 const MODES = Object.keys(ACCESS) as MapMode[];
 const ACCESS_ADVICES: AccessAdvice[] = ['normal', 'random', 'sequential', 'willneed'];
-const FILE_OPTIONS = ['mode', 'offset', 'length', 'grow', 'create', 'populate', 'advice'] as const;
+const FILE_OPTIONS = [
+  'mode',
+  'offset',
+  'length',
+  'grow',
+  'create',
+  'populate',
+  'advice',
+  'noReserve',
+  'syncMapping',
+  'hint',
+] as const;
 const FILE_OPTIONS_MEANT = {
   readOnly: "mode: 'read'",
   readonly: "mode: 'read'",
@@ -106,9 +177,10 @@ const FILE_OPTIONS_MEANT = {
   start: 'offset',
   position: 'offset',
   truncate: 'grow',
-  hint: 'advice',
+  sync: 'syncMapping',
+  address: 'hint',
 };
-const ANON_OPTIONS = ['shared', 'populate'] as const;
+const ANON_OPTIONS = ['shared', 'populate', 'noReserve', 'hugePages', 'transparentHugePages', 'hint'] as const;
 const RANGE_OPTIONS = ['offset', 'length'] as const;
 
 const pageSize = addon.pageSize;
@@ -182,6 +254,15 @@ export class Mapping implements Disposable {
   /** Bytes mapped. Changes only through {@link Mapping.remap}. */
   get length(): number {
     return this.#length;
+  }
+
+  /**
+   * Where the mapping's first byte is in this process's address space: for matching it with
+   * /proc/self/maps, handing it to native code, or placing another mapping next to it with
+   * `hint`. 0n once closed.
+   */
+  get address(): bigint {
+    return this.#handle === null ? 0n : addon.regionAddress(this.#handle) + BigInt(this.#delta);
   }
 
   /** True once {@link Mapping.close} was called. */
@@ -258,22 +339,29 @@ export class Mapping implements Disposable {
    * @throws MemmapError ERR_MEMMAP_CLOSED, ERR_MEMMAP_TRUNCATED, ERR_MEMMAP_OUT_OF_RANGE; a
    * SystemError (EIO, ...) if the write-back failed.
    */
-  flush(range?: RangeOptions): void {
-    const [start, length] = this.#range(range, 'flush');
+  flush(options?: FlushOptions): void {
+    const [start, length] = this.#range(options, 'flush', ['async', 'invalidate']);
+    const opts = options ?? {};
+    const async = opts.async === undefined ? false : validateBoolean(opts.async, 'options.async');
+    const invalidate = opts.invalidate === undefined ? false : validateBoolean(opts.invalidate, 'options.invalidate');
     if (this.#handle === null || this.mode !== 'write') return;
-    const rc = addon.flush(this.#handle, start, length, this.#grew);
-    this.#settle(rc, 'flush', start + length);
+    const how = (async ? FLUSH_ASYNC : 0) | (invalidate ? FLUSH_INVALIDATE : 0);
+    // An asynchronous flush does not wait for the file's new size either: a later flush does.
+    const rc = addon.flush(this.#handle, start, length, this.#grew && !async, how);
+    this.#settle(rc, 'flush', start + length, !async);
   }
 
   /**
    * {@link Mapping.flush} on libuv's thread pool, so the event loop keeps running while the
    * pages are written.
    */
-  async flushAsync(range?: RangeOptions): Promise<void> {
-    const [start, length] = this.#range(range, 'flushAsync');
+  async flushAsync(options?: Omit<FlushOptions, 'async'>): Promise<void> {
+    const [start, length] = this.#range(options, 'flushAsync', ['invalidate']);
+    const invalidate =
+      options?.invalidate === undefined ? false : validateBoolean(options.invalidate, 'options.invalidate');
     if (this.#handle === null || this.mode !== 'write') return;
-    const rc = await addon.flushAsync(this.#handle, start, length, this.#grew);
-    this.#settle(rc, 'flushAsync', start + length);
+    const rc = await addon.flushAsync(this.#handle, start, length, this.#grew, invalidate ? FLUSH_INVALIDATE : 0);
+    this.#settle(rc, 'flushAsync', start + length, true);
   }
 
   /**
@@ -557,7 +645,7 @@ export class Mapping implements Disposable {
    * reported too: bytes written there (into the last page, which stays mapped) were written
    * to no file, and msync cannot say so.
    */
-  #settle(rc: number, what: string, end: number): void {
+  #settle(rc: number, what: string, end: number, durable: boolean): void {
     if (this.faulted) throw this.#faultError(what);
     if (rc < 0) throw systemError(rc, 'msync', this.path);
     if (!this.#anonymous && this.#handle !== null) {
@@ -568,12 +656,15 @@ export class Mapping implements Disposable {
         throw truncatedError(what, this.path);
       }
     }
-    this.#grew = false;
+    if (durable) this.#grew = false;
   }
 
-  /** Validates a range of this mapping and returns it page-aligned, relative to the region. */
-  #range(options: unknown, what: string): [number, number] {
-    const opts = validateOptions(options, 'options', RANGE_OPTIONS);
+  /**
+   * Validates a range of this mapping (and that `options` has no keys but the range's and
+   * `extra`) and returns it page-aligned, relative to the region.
+   */
+  #range(options: unknown, what: string, extra: readonly string[] = []): [number, number] {
+    const opts = validateOptions(options, 'options', [...RANGE_OPTIONS, ...extra]) as RangeOptions;
     const offset = opts.offset === undefined ? 0 : validateInteger(opts.offset, 'options.offset');
     const end = opts.length === undefined ? this.#length : offset + validateInteger(opts.length, 'options.length');
     this.#check(what);
@@ -683,6 +774,47 @@ const OPEN_HINTS: Record<number, string> = {
   [-23 /* ENFILE */]: DESCRIPTORS_HINT,
 };
 
+const HUGE_PAGES = ['2MB', '1GB'] as const;
+
+/** Checks a placement hint: a positive, page-aligned address; 0 when there is none. */
+function validateHint(hint: unknown): number {
+  if (hint === undefined) return 0;
+  const value = typeof hint === 'bigint' ? Number(hint) : hint;
+  if (typeof value !== 'number') throw invalidArgType('options.hint', 'a number or a bigint', hint);
+  validateInteger(value, 'options.hint', 1);
+  if (value % pageSize !== 0)
+    throw invalidArgValue('options.hint', hint, `must be a multiple of the page size (${pageSize})`);
+  return value;
+}
+
+/** A count from /proc or /sys, or '?' when it cannot be read. */
+function readCount(path: string, pattern?: RegExp): string {
+  try {
+    const text = readFileSync(path, 'utf8');
+    return pattern ? (pattern.exec(text)?.[1] ?? '?') : text.trim();
+  } catch {
+    return '?';
+  }
+}
+
+/** The sentence a failed mmap appends, given what was asked of it. */
+function mapHint(errno: number, flags: number, hint: number): string | undefined {
+  if (hint !== 0 && errno === -17 /* EEXIST */) {
+    return `the range at 0x${hint.toString(16)} is taken; memmap never replaces an existing mapping (it does not use MAP_FIXED): leave out hint, or choose a free range`;
+  }
+  if (flags & (FLAG_HUGE_2M | FLAG_HUGE_1G) && (errno === -12 /* ENOMEM */ || errno === -22) /* EINVAL */) {
+    if (flags & FLAG_HUGE_1G) {
+      const dir = '/sys/kernel/mm/hugepages/hugepages-1048576kB';
+      return `not enough free 1 GB huge pages (free now: ${readCount(`${dir}/free_hugepages`)}); reserve some as root with \`echo 4 > ${dir}/nr_hugepages\` (best at boot: hugepagesz=1G hugepages=4), or use transparentHugePages`;
+    }
+    return `not enough free 2 MB huge pages (HugePages_Free: ${readCount('/proc/meminfo', /^HugePages_Free:\s+(\d+)/m)}); reserve some as root with \`echo 512 > /proc/sys/vm/nr_hugepages\` (sysctl vm.nr_hugepages), or use transparentHugePages, which needs no reservation`;
+  }
+  if (flags & FLAG_SYNC && (errno === -95 /* EOPNOTSUPP */ || errno === -22) /* EINVAL */) {
+    return 'syncMapping (MAP_SYNC) needs a file on a DAX file system (persistent memory mounted with -o dax); this file goes through the page cache: use flush() for durability';
+  }
+  return MMAP_HINTS[errno];
+}
+
 const MMAP_HINTS: Record<number, string> = {
   [-13 /* EACCES */]:
     "the file descriptor does not allow this mode: 'write' needs it opened for reading and writing, 'read' and 'copy' for reading",
@@ -722,12 +854,17 @@ export function mapFile(file: FileTarget, options?: MapFileOptions): Mapping {
   if ((grow || create) && mode !== 'write') {
     throw invalidArgValue(grow ? 'options.grow' : 'options.create', true, "needs mode 'write'");
   }
+  const noReserve = opts.noReserve === undefined ? false : validateBoolean(opts.noReserve, 'options.noReserve');
+  const syncMapping = opts.syncMapping === undefined ? false : validateBoolean(opts.syncMapping, 'options.syncMapping');
+  if (syncMapping && mode !== 'write') throw invalidArgValue('options.syncMapping', true, "needs mode 'write'");
+  const hint = validateHint(opts.hint);
+  const flags = (noReserve ? FLAG_NO_RESERVE : 0) | (syncMapping ? FLAG_SYNC : 0);
   if (wanted !== undefined && offset + wanted > Number.MAX_SAFE_INTEGER) {
     throw new RangeError('options.offset + options.length exceeds 2^53 - 1');
   }
 
   const { fd, path } = openTarget(file, mode, create);
-  return new Mapping(kCreate, mapDescriptor(fd, path, { mode, offset, wanted, grow, populate, advice }));
+  return new Mapping(kCreate, mapDescriptor(fd, path, { mode, offset, wanted, grow, populate, advice, flags, hint }));
 }
 
 /** @internal What mapDescriptor needs beyond the descriptor; already validated. */
@@ -739,6 +876,10 @@ export interface DescriptorOptions {
   grow: boolean;
   populate: boolean;
   advice: AccessAdvice | undefined;
+  /** FLAG_NO_RESERVE, FLAG_SYNC. */
+  flags?: number;
+  /** Where the region must start, or 0. */
+  hint?: number;
 }
 
 /**
@@ -746,7 +887,7 @@ export interface DescriptorOptions {
  * is closed on failure. Shared by mapFile and SharedMemory.
  */
 export function mapDescriptor(fd: number, path: string | null, options: DescriptorOptions): Parts {
-  const { mode, offset, wanted, grow, populate, advice } = options;
+  const { mode, offset, wanted, grow, populate, advice, flags = 0, hint = 0 } = options;
   let owned = true;
   try {
     const size = mappableSize(fd, path);
@@ -770,9 +911,10 @@ export function mapDescriptor(fd: number, path: string | null, options: Descript
       offset - delta,
       regionLength(delta, length),
       ACCESS[mode],
-      populate && length > 0 ? FLAG_POPULATE : 0,
+      flags | (populate && length > 0 ? FLAG_POPULATE : 0),
+      hint,
     );
-    if (typeof handle === 'number') throw systemError(handle, 'mmap', path, MMAP_HINTS[handle]);
+    if (typeof handle === 'number') throw systemError(handle, 'mmap', path, mapHint(handle, flags, hint));
     owned = false; // the region owns fd now and closes it when it is released
     if (advice !== undefined && length > 0) {
       const rc = addon.advise(handle, 0, delta + length, ADVICE[advice]);
@@ -803,8 +945,35 @@ export function mapAnonymous(length: number, options?: MapAnonymousOptions): Map
   const opts = validateOptions(options, 'options', ANON_OPTIONS);
   const shared = opts.shared === undefined ? false : validateBoolean(opts.shared, 'options.shared');
   const populate = opts.populate === undefined ? false : validateBoolean(opts.populate, 'options.populate');
-  const handle = addon.mapAnonymous(length, shared, populate ? FLAG_POPULATE : 0);
-  if (typeof handle === 'number') throw systemError(handle, 'mmap', null, MMAP_HINTS[handle]);
+  const noReserve = opts.noReserve === undefined ? false : validateBoolean(opts.noReserve, 'options.noReserve');
+  const huge =
+    opts.hugePages === undefined ? undefined : validateOneOf(opts.hugePages, 'options.hugePages', HUGE_PAGES);
+  const thp =
+    opts.transparentHugePages === undefined
+      ? false
+      : validateBoolean(opts.transparentHugePages, 'options.transparentHugePages');
+  if (huge !== undefined && thp) {
+    throw invalidArgValue(
+      'options.transparentHugePages',
+      true,
+      'cannot be combined with hugePages: choose reserved huge pages (hugePages) or transparent ones',
+    );
+  }
+  const hint = validateHint(opts.hint);
+  const flags =
+    (populate ? FLAG_POPULATE : 0) |
+    (noReserve ? FLAG_NO_RESERVE : 0) |
+    (huge === '2MB' ? FLAG_HUGE_2M : huge === '1GB' ? FLAG_HUGE_1G : 0) |
+    (thp ? FLAG_ALIGN_HUGE : 0);
+  const handle = addon.mapAnonymous(length, shared, flags, hint);
+  if (typeof handle === 'number') throw systemError(handle, 'mmap', null, mapHint(handle, flags, hint));
+  if (thp) {
+    const rc = addon.advise(handle, 0, length, ADVICE.hugepage);
+    if (rc < 0) {
+      addon.close(handle);
+      throw systemError(rc, 'madvise', null, adviceHint('hugepage', rc));
+    }
+  }
   return new Mapping(kCreate, {
     handle,
     delta: 0,

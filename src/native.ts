@@ -29,8 +29,8 @@ type Result<T> = T | number;
 
 export interface Addon {
   readonly pageSize: number;
-  mapFile(fd: number, offset: number, length: number, access: number, flags: number): Result<Handle>;
-  mapAnonymous(length: number, shared: boolean, flags: number): Result<Handle>;
+  mapFile(fd: number, offset: number, length: number, access: number, flags: number, hint: number): Result<Handle>;
+  mapAnonymous(length: number, shared: boolean, flags: number, hint: number): Result<Handle>;
   resizeRegion(handle: Handle, length: number): number;
   remapFile(handle: Handle, offset: number, length: number, access: number, flags: number): Result<Handle>;
   faults(handle: Handle): number;
@@ -46,8 +46,8 @@ export interface Addon {
   sharedViewParts(handle: Handle, start: number, length: number): [bigint, bigint, bigint];
   releaseSharedViewParts(handle: Handle): void;
   close(handle: Handle): number;
-  flush(handle: Handle, start: number, length: number, syncFile: boolean): number;
-  flushAsync(handle: Handle, start: number, length: number, syncFile: boolean): Promise<number>;
+  flush(handle: Handle, start: number, length: number, syncFile: boolean, how: number): number;
+  flushAsync(handle: Handle, start: number, length: number, syncFile: boolean, how: number): Promise<number>;
   advise(handle: Handle, start: number, length: number, advice: number): number;
   byteSum(bytes: Uint8Array): bigint;
   openFile(path: string, write: boolean, create: boolean): number;

@@ -74,11 +74,11 @@ napi_value wrap_region(napi_env env, Region* r) {
 // Maps a file range and registers it with the fault guard; a range the guard cannot watch is
 // not handed out. On success *out owns fd.
 int map_guarded(int fd, uint64_t offset, size_t length, mm::Access access, int flags,
-                Region** out) {
+                uintptr_t hint, Region** out) {
   int rc = mm::guard_install();
   if (rc < 0) return rc;
   void* addr = nullptr;
-  rc = mm::map_file(fd, offset, length, access, flags, &addr);
+  rc = mm::map_file(fd, offset, length, access, flags, hint, &addr);
   if (rc < 0) return rc;
   int slot = mm::guard_register(addr, length, access != mm::Access::kRead);
   if (slot < 0) {
@@ -90,19 +90,20 @@ int map_guarded(int fd, uint64_t offset, size_t length, mm::Access access, int f
   return 0;
 }
 
-// Writes [addr, addr + length) back and waits; then fsyncs the file if asked (after it grew).
-int flush_range(Region* r, uint8_t* addr, size_t length, bool sync_file) {
-  int rc = length > 0 ? mm::flush(addr, length, true) : 0;
+// Writes [addr, addr + length) back (how: mm::FlushFlags); then fsyncs the file if asked
+// (after it grew).
+int flush_range(Region* r, uint8_t* addr, size_t length, bool sync_file, int how) {
+  int rc = length > 0 ? mm::flush(addr, length, how) : 0;
   if (rc == 0 && sync_file && r->fd >= 0) rc = mm::sync_file(r->fd);
   return rc;
 }
 
-// Reads the (handle, start, length, syncFile) arguments of flush and flushAsync.
+// Reads the (handle, start, length, syncFile, how) arguments of flush and flushAsync.
 bool get_flush_args(napi_env env, napi_callback_info info, Region** r, uint64_t* start,
-                    uint64_t* length, bool* sync_file) {
-  napi_value argv[4];
-  return get_args(env, info, 4, argv) && get_range(env, argv, r, start, length) &&
-         get_bool(env, argv[3], sync_file);
+                    uint64_t* length, bool* sync_file, int32_t* how) {
+  napi_value argv[5];
+  return get_args(env, info, 5, argv) && get_range(env, argv, r, start, length) &&
+         get_bool(env, argv[3], sync_file) && get_int(env, argv[4], how);
 }
 
 struct FlushWork {
@@ -110,6 +111,7 @@ struct FlushWork {
   uint8_t* addr;
   size_t length;
   bool sync_file;
+  int how;
   int result = 0;
   napi_deferred deferred = nullptr;
   napi_async_work work = nullptr;
@@ -119,7 +121,7 @@ void flush_execute(napi_env, void* data) {
   // SAFETY: the region holds a reference and is marked busy until flush_complete, so the range
   // stays mapped and the fd stays open while this runs on a worker thread.
   FlushWork* w = static_cast<FlushWork*>(data);
-  w->result = flush_range(w->region, w->addr, w->length, w->sync_file);
+  w->result = flush_range(w->region, w->addr, w->length, w->sync_file, w->how);
 }
 
 void flush_complete(napi_env env, napi_status status, void* data) {
@@ -149,20 +151,22 @@ CreateExternalSab find_create_external_sab() {
 
 }  // namespace
 
-// mapFile(fd, offset, length, access, flags) -> handle | -errno.
+// mapFile(fd, offset, length, access, flags, hint) -> handle | -errno; hint 0: anywhere.
 // On success the region owns fd; on failure the caller still does.
 napi_value js_map_file(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
+  napi_value argv[6];
   int32_t fd = 0, access = 0, flags = 0;
-  uint64_t offset = 0, length = 0;
-  if (!get_args(env, info, 5, argv) || !get_int(env, argv[0], &fd) ||
+  uint64_t offset = 0, length = 0, hint = 0;
+  if (!get_args(env, info, 6, argv) || !get_int(env, argv[0], &fd) ||
       !get_size(env, argv[1], &offset) || !get_size(env, argv[2], &length) ||
-      !get_int(env, argv[3], &access) || !get_int(env, argv[4], &flags)) {
+      !get_int(env, argv[3], &access) || !get_int(env, argv[4], &flags) ||
+      !get_size(env, argv[5], &hint)) {
     return nullptr;
   }
   if (access < 0 || access > 2 || length == 0) return fail(env, "bad mapFile arguments");
   Region* r = nullptr;
-  int rc = map_guarded(fd, offset, length, static_cast<mm::Access>(access), flags, &r);
+  int rc = map_guarded(fd, offset, length, static_cast<mm::Access>(access), flags,
+                       static_cast<uintptr_t>(hint), &r);
   if (rc < 0) return make_int(env, rc);
   return wrap_region(env, r);
 }
@@ -185,7 +189,7 @@ napi_value js_remap_file(napi_env env, napi_callback_info info) {
     return fail(env, "bad remapFile arguments");
   }
   Region* fresh = nullptr;
-  int rc = map_guarded(old->fd, offset, length, static_cast<mm::Access>(access), flags, &fresh);
+  int rc = map_guarded(old->fd, offset, length, static_cast<mm::Access>(access), flags, 0, &fresh);
   if (rc < 0) return make_int(env, rc);
   old->keep_fd = true;
   if (old->reported != 0) report(env, old, -old->reported);
@@ -269,21 +273,24 @@ napi_value js_violations_absorbed(napi_env env, napi_callback_info) {
   return result;
 }
 
-// mapAnonymous(length, shared, flags) -> handle | -errno.
+// mapAnonymous(length, shared, flags, hint) -> handle | -errno; hint 0: anywhere.
 napi_value js_map_anonymous(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  uint64_t length = 0;
+  napi_value argv[4];
+  uint64_t length = 0, hint = 0;
   bool shared = false;
   int32_t flags = 0;
-  if (!get_args(env, info, 3, argv) || !get_size(env, argv[0], &length) ||
-      !get_bool(env, argv[1], &shared) || !get_int(env, argv[2], &flags)) {
+  if (!get_args(env, info, 4, argv) || !get_size(env, argv[0], &length) ||
+      !get_bool(env, argv[1], &shared) || !get_int(env, argv[2], &flags) || !get_size(env, argv[3], &hint)) {
     return nullptr;
   }
   if (length == 0) return fail(env, "bad mapAnonymous arguments");
+  // Huge pages are mapped and unmapped whole: the region spans whole huge pages.
+  uint64_t huge = flags & mm::kHugePages1G ? uint64_t{1} << 30 : flags & mm::kHugePages2M ? uint64_t{2} << 20 : 0;
+  if (huge != 0) length = (length + huge - 1) / huge * huge;
   int rc = mm::guard_install();
   if (rc < 0) return make_int(env, rc);
   void* addr = nullptr;
-  rc = mm::map_anonymous(length, shared, flags, &addr);
+  rc = mm::map_anonymous(length, shared, flags, static_cast<uintptr_t>(hint), &addr);
   if (rc < 0) return make_int(env, rc);
   // Registered so that a stray access after protect() is absorbed like one in a file range.
   int slot = mm::guard_register(addr, length, true);
@@ -398,9 +405,10 @@ napi_value js_flush(napi_env env, napi_callback_info info) {
   Region* r = nullptr;
   uint64_t start = 0, length = 0;
   bool sync_file = false;
-  if (!get_flush_args(env, info, &r, &start, &length, &sync_file)) return nullptr;
+  int32_t how = 0;
+  if (!get_flush_args(env, info, &r, &start, &length, &sync_file, &how)) return nullptr;
   if (r->closed.load()) return make_int(env, -EBADF);
-  return make_int(env, flush_range(r, at(r, start), length, sync_file));
+  return make_int(env, flush_range(r, at(r, start), length, sync_file, how));
 }
 
 // flushAsync(handle, start, length, syncFile) -> Promise<0 | -errno>, run on libuv's pool
@@ -409,9 +417,10 @@ napi_value js_flush_async(napi_env env, napi_callback_info info) {
   Region* r = nullptr;
   uint64_t start = 0, length = 0;
   bool sync_file = false;
-  if (!get_flush_args(env, info, &r, &start, &length, &sync_file)) return nullptr;
+  int32_t how = 0;
+  if (!get_flush_args(env, info, &r, &start, &length, &sync_file, &how)) return nullptr;
   napi_value promise = nullptr, name = nullptr;
-  FlushWork* w = new FlushWork{r, at(r, start), static_cast<size_t>(length), sync_file};
+  FlushWork* w = new FlushWork{r, at(r, start), static_cast<size_t>(length), sync_file, how};
   if (napi_create_promise(env, &w->deferred, &promise) != napi_ok ||
       napi_create_string_utf8(env, "memmap.flush", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_create_async_work(env, nullptr, name, flush_execute, flush_complete, w, &w->work) !=

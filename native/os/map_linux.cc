@@ -24,6 +24,9 @@ constexpr int kMadvPageOut = 21;
 constexpr int kMadvPopulateRead = 22;
 constexpr int kMadvPopulateWrite = 23;
 constexpr int kMlockOnFault = 1;
+// The huge page size encoded in mmap's flags (log2 of the size, shifted by MAP_HUGE_SHIFT).
+constexpr int kMapHuge2MB = 21 << 26;
+constexpr int kMapHuge1GB = 30 << 26;
 
 int protection_of(Access access) {
   return access == Access::kRead ? PROT_READ : PROT_READ | PROT_WRITE;
@@ -95,24 +98,59 @@ int resize_file(int fd, uint64_t size) {
   return rc == 0 ? 0 : errno_result();
 }
 
-int map_file(int fd, uint64_t offset, size_t length, Access access, int flags, void** out) {
-  // A private mapping is what makes 'copy' copy-on-write: writes land in anonymous pages of
-  // this process and the file never sees them, even if it was opened read-write.
-  int kind = access == Access::kCopy ? MAP_PRIVATE : MAP_SHARED;
-  if (flags & kPopulate) kind |= MAP_POPULATE;
-  void* addr = mmap(nullptr, length, protection_of(access), kind, fd, static_cast<off_t>(offset));
+// The mmap flags every mapping shares: placement, reservation, population.
+int common_flags(int flags, uintptr_t hint) {
+  return (flags & kPopulate ? MAP_POPULATE : 0) | (flags & kNoReserve ? MAP_NORESERVE : 0) |
+         (hint != 0 ? MAP_FIXED_NOREPLACE : 0);
+}
+
+// Checks that a placed mapping landed where it was asked to: kernels before 4.17 take
+// MAP_FIXED_NOREPLACE as a mere hint and map elsewhere when the range is taken.
+int placed(void* addr, size_t length, uintptr_t hint, void** out) {
   if (addr == MAP_FAILED) return errno_result();
+  if (hint != 0 && reinterpret_cast<uintptr_t>(addr) != hint) {
+    munmap(addr, length);
+    return -EEXIST;
+  }
   *out = addr;
   return 0;
 }
 
-int map_anonymous(size_t length, bool shared, int flags, void** out) {
-  int kind = MAP_ANONYMOUS | (shared ? MAP_SHARED : MAP_PRIVATE);
-  if (flags & kPopulate) kind |= MAP_POPULATE;
-  void* addr = mmap(nullptr, length, PROT_READ | PROT_WRITE, kind, -1, 0);
-  if (addr == MAP_FAILED) return errno_result();
-  *out = addr;
-  return 0;
+int map_file(int fd, uint64_t offset, size_t length, Access access, int flags, uintptr_t hint,
+             void** out) {
+  // A private mapping is what makes 'copy' copy-on-write: writes land in anonymous pages of
+  // this process and the file never sees them, even if it was opened read-write.
+  int kind = access == Access::kCopy ? MAP_PRIVATE : MAP_SHARED;
+  // MAP_SHARED_VALIDATE makes the kernel refuse MAP_SYNC where it cannot honour it
+  // (EOPNOTSUPP) instead of ignoring it.
+  if (flags & kSync) kind = MAP_SHARED_VALIDATE | MAP_SYNC;
+  kind |= common_flags(flags, hint);
+  void* addr = mmap(reinterpret_cast<void*>(hint), length, protection_of(access), kind, fd,
+                    static_cast<off_t>(offset));
+  return placed(addr, length, hint, out);
+}
+
+int map_anonymous(size_t length, bool shared, int flags, uintptr_t hint, void** out) {
+  int kind = MAP_ANONYMOUS | (shared ? MAP_SHARED : MAP_PRIVATE) | common_flags(flags, hint);
+  if (flags & (kHugePages2M | kHugePages1G)) {
+    kind |= MAP_HUGETLB | (flags & kHugePages1G ? kMapHuge1GB : kMapHuge2MB);
+  }
+  const size_t huge = size_t{2} << 20;
+  if ((flags & kAlignHuge) && hint == 0 && !(kind & MAP_HUGETLB)) {
+    // Map 2 MiB more than asked and trim both ends, so the range starts on a 2 MiB boundary
+    // where transparent huge pages can back it.
+    void* wide = mmap(nullptr, length + huge, PROT_READ | PROT_WRITE, kind & ~MAP_POPULATE, -1, 0);
+    if (wide == MAP_FAILED) return errno_result();
+    uintptr_t start = reinterpret_cast<uintptr_t>(wide);
+    uintptr_t aligned = (start + huge - 1) & ~(huge - 1);
+    if (aligned > start) munmap(wide, aligned - start);
+    uintptr_t tail = aligned + length, end = start + length + huge;
+    if (end > tail) munmap(reinterpret_cast<void*>(tail), end - tail);
+    *out = reinterpret_cast<void*>(aligned);
+    return 0;
+  }
+  void* addr = mmap(reinterpret_cast<void*>(hint), length, PROT_READ | PROT_WRITE, kind, -1, 0);
+  return placed(addr, length, hint, out);
 }
 
 int unmap(void* addr, size_t length) { return munmap(addr, length) == 0 ? 0 : errno_result(); }
@@ -130,8 +168,9 @@ int replace_with_zero_pages(void* addr, size_t length) {
   return got == MAP_FAILED ? errno_result() : 0;
 }
 
-int flush(void* addr, size_t length, bool wait) {
-  return msync(addr, length, wait ? MS_SYNC : MS_ASYNC) == 0 ? 0 : errno_result();
+int flush(void* addr, size_t length, int how) {
+  int flags = (how & kFlushAsync ? MS_ASYNC : MS_SYNC) | (how & kFlushInvalidate ? MS_INVALIDATE : 0);
+  return msync(addr, length, flags) == 0 ? 0 : errno_result();
 }
 
 int advise(void* addr, size_t length, Advice advice) {

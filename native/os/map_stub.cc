@@ -15,11 +15,11 @@ int add_seals(int, int) { return -ENOSYS; }
 int get_seals(int) { return -ENOSYS; }
 int file_info(int, FileInfo*) { return -ENOSYS; }
 int resize_file(int, uint64_t) { return -ENOSYS; }
-int map_file(int, uint64_t, size_t, Access, int, void**) { return -ENOSYS; }
-int map_anonymous(size_t, bool, int, void**) { return -ENOSYS; }
+int map_file(int, uint64_t, size_t, Access, int, uintptr_t, void**) { return -ENOSYS; }
+int map_anonymous(size_t, bool, int, uintptr_t, void**) { return -ENOSYS; }
 int unmap(void*, size_t) { return -ENOSYS; }
 int replace_with_zero_pages(void*, size_t) { return -ENOSYS; }
-int flush(void*, size_t, bool) { return -ENOSYS; }
+int flush(void*, size_t, int) { return -ENOSYS; }
 int advise(void*, size_t, Advice) { return -ENOSYS; }
 int resize_mapping(void*, size_t, size_t, void**) { return -ENOSYS; }
 int protect_range(void*, size_t, Protection) { return -ENOSYS; }

@@ -26,6 +26,11 @@ enum class Access : int {
 // Extra behaviour asked of map_file / map_anonymous, as bit flags.
 enum MapFlags : int {
   kPopulate = 1 << 0,  // fault every page in before returning (MAP_POPULATE)
+  kNoReserve = 1 << 1,  // charge nothing against the commit limit up front (MAP_NORESERVE)
+  kHugePages2M = 1 << 2,  // back it with reserved 2 MiB huge pages (MAP_HUGETLB)
+  kHugePages1G = 1 << 3,  // back it with reserved 1 GiB huge pages (MAP_HUGETLB)
+  kSync = 1 << 4,  // synchronous page faults on a DAX file (MAP_SHARED_VALIDATE | MAP_SYNC)
+  kAlignHuge = 1 << 5,  // start at a 2 MiB boundary, so transparent huge pages can back it
 };
 
 // Advice about a mapped range (the madvise advice values, renumbered so the surface does not
@@ -89,12 +94,17 @@ int file_info(int fd, FileInfo* out);
 int resize_file(int fd, uint64_t size);
 
 // Maps `length` bytes of the open file `fd`, starting at `offset`, which must be a multiple
-// of page_size(). On success stores the address in *out and returns 0.
-int map_file(int fd, uint64_t offset, size_t length, Access access, int flags, void** out);
+// of page_size(). On success stores the address in *out and returns 0. A non-zero `hint` is
+// the address the mapping must start at, taken only if that range is free
+// (MAP_FIXED_NOREPLACE): -EEXIST if anything is mapped there. Nothing memmap does replaces
+// an existing mapping.
+int map_file(int fd, uint64_t offset, size_t length, Access access, int flags, uintptr_t hint,
+             void** out);
 
 // Maps `length` bytes of zero-filled memory. `shared` memory is inherited by forked
-// children as shared memory; otherwise it is private.
-int map_anonymous(size_t length, bool shared, int flags, void** out);
+// children as shared memory; otherwise it is private. `hint` as for map_file. With huge page
+// flags, `length` must be a multiple of the huge page size.
+int map_anonymous(size_t length, bool shared, int flags, uintptr_t hint, void** out);
 
 // Releases a range created by map_file or map_anonymous.
 int unmap(void* addr, size_t length);
@@ -108,9 +118,13 @@ int resize_mapping(void* addr, size_t length, size_t new_length, void** out);
 // behind them is released. The address must be one memmap itself mapped.
 int replace_with_zero_pages(void* addr, size_t length);
 
-// Writes the dirty pages of a range back to its file. `wait` blocks until the write is done
-// (MS_SYNC); otherwise the write is only scheduled (MS_ASYNC).
-int flush(void* addr, size_t length, bool wait);
+// Writes the dirty pages of a range back to its file and waits until they are written
+// (MS_SYNC), or with kFlushAsync only schedules the write (MS_ASYNC).
+enum FlushFlags : int {
+  kFlushAsync = 1 << 0,  // schedule the write-back and return (MS_ASYNC instead of MS_SYNC)
+  kFlushInvalidate = 1 << 1,  // also drop other mappings' cached copies (MS_INVALIDATE)
+};
+int flush(void* addr, size_t length, int how);
 
 // Gives the kernel an access-pattern hint for a range.
 int advise(void* addr, size_t length, Advice advice);

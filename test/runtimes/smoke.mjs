@@ -323,7 +323,7 @@ await check('sharedBuffer: Atomics on the mapping, or ERR_MEMMAP_UNSUPPORTED nam
     // Which of the two ways made it (src/native.ts): the runtime's Node-API call, or the
     // V8 helper addon. Asked of the core addon directly: undefined means the helper was used.
     const core = createRequire(import.meta.url)('../../build/Release/memmap.node');
-    const probe = core.mapAnonymous(pageSize, true, 0);
+    const probe = core.mapAnonymous(pageSize, true, 0, 0);
     features.sharedBufferVia = core.sharedView(probe, 0, pageSize) === undefined ? 'V8 helper' : 'Node-API';
     core.close(probe);
     m.close();
@@ -343,7 +343,7 @@ if (!process.versions.bun && !process.versions.deno) {
     const core = require('../../build/Release/memmap.node');
     const helper = { exports: {} };
     process.dlopen(helper, new URL('../../build/Release/memmap_sab.v8addon', import.meta.url).pathname);
-    const handle = core.mapAnonymous(pageSize, true, 0);
+    const handle = core.mapAnonymous(pageSize, true, 0, 0);
     const [address, deleter, hint] = core.sharedViewParts(handle, 0, pageSize);
     const shared = helper.exports.create(address, pageSize, deleter, hint);
     new Uint8Array(shared)[3] = 33;
