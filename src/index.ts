@@ -13,16 +13,21 @@ export type { FaultStats } from './introspect.js';
 export { faultStats } from './introspect.js';
 export type {
   AccessAdvice,
+  BindOptions,
   FileTarget,
   LockRangeOptions,
   MapAnonymousOptions,
   MapFileOptions,
   MapMode,
+  NumaPolicy,
+  PrefaultOptions,
   Protection,
   RangeOptions,
   Residency,
 } from './mapping.js';
 export { Mapping, mapAnonymous, mapFile } from './mapping.js';
+export type { NumaNode } from './numa.js';
+export { numaNodes } from './numa.js';
 export type { FaultCounters } from './pagecache.js';
 export { evict, faultCounters, fileResidency, prefetch } from './pagecache.js';
 export type { Seal, SharedMemoryCreateOptions, SharedMemoryInfo, SharedMemoryOpenOptions } from './shm.js';

@@ -19,6 +19,7 @@ import {
 import { ADVICE, ADVICES, type Advice, adviceHint, lockHint, type MemoryStats, smapsFor } from './internal/tuning.js';
 import { validateBoolean, validateInteger, validateOneOf, validateOptions } from './internal/validate.js';
 import { addon, createSharedArrayBuffer, FileKind, type Handle, runtimeName } from './native.js';
+import { numaNodes } from './numa.js';
 
 /**
  * How a mapping relates to its file.
@@ -34,6 +35,28 @@ export type AccessAdvice = 'normal' | 'random' | 'sequential' | 'willneed';
 /** What a range of a mapping may be used for; see {@link Mapping.protect}. */
 export type Protection = 'none' | 'read' | 'readwrite';
 const PROTECTIONS: Protection[] = ['none', 'read', 'readwrite'];
+
+/** How {@link Mapping.bind} places pages on NUMA nodes. */
+export type NumaPolicy = 'bind' | 'preferred' | 'interleave';
+const NUMA_POLICIES: NumaPolicy[] = ['preferred', 'bind', 'interleave'];
+
+/** Options of {@link Mapping.bind}. */
+export interface BindOptions extends RangeOptions {
+  /**
+   * 'bind': only these nodes (allocation fails rather than going elsewhere); 'preferred': this
+   * node first, others when it is full (one node); 'interleave': page by page across them.
+   * Default 'bind'.
+   */
+  policy?: NumaPolicy;
+  /** Also move pages already in memory to the nodes (MPOL_MF_MOVE). Default false. */
+  move?: boolean;
+}
+
+/** Options of {@link Mapping.prefault}. */
+export interface PrefaultOptions extends RangeOptions {
+  /** Place the pages on this NUMA node (preferred), the way first touch by a thread there would. */
+  onNode?: number;
+}
 
 /** Options of {@link Mapping.lock}. */
 export interface LockRangeOptions extends RangeOptions {
@@ -422,6 +445,66 @@ export class Mapping implements Disposable {
   }
 
   /**
+   * Sets the NUMA policy of a range (by default the whole mapping; mbind): which memory nodes
+   * its pages come from when they are first touched, and with `move` where the pages already in
+   * memory go. See {@link numaNodes}. A machine with one node runs it all the same.
+   * @throws ERR_INVALID_ARG_VALUE for a node this machine does not have (the message lists
+   * the ones it has), or several nodes with 'preferred'; ERR_MEMMAP_UNSUPPORTED on a kernel
+   * without NUMA; EIO when `move` could not move every page.
+   * @example
+   * using table = mapAnonymous(1 << 30);
+   * table.bind([0, 1], { policy: 'interleave' });
+   */
+  bind(nodes: number[], options?: BindOptions): void {
+    const opts = validateOptions(options, 'options', ['offset', 'length', 'policy', 'move'] as const);
+    const policy = opts.policy === undefined ? 'bind' : validateOneOf(opts.policy, 'options.policy', NUMA_POLICIES);
+    const move = opts.move === undefined ? false : validateBoolean(opts.move, 'options.move');
+    const mask = nodeMask(nodes, 'nodes');
+    if (policy === 'preferred' && nodes.length !== 1) {
+      throw invalidArgValue('nodes', nodes, "must name exactly one node with policy 'preferred'");
+    }
+    const [start, length] = this.#range({ offset: opts.offset, length: opts.length } as RangeOptions, 'bind');
+    if (this.#handle === null || length === 0) return;
+    const rc = addon.bindRange(this.#handle, start, length, NUMA_POLICIES.indexOf(policy) + 1, mask, move);
+    if (rc < 0)
+      throw systemError(rc, 'mbind', this.path, rc === -5 /* EIO */ ? 'some pages could not be moved' : undefined);
+  }
+
+  /**
+   * Faults a range (by default the whole mapping) in now, so that later accesses do not wait:
+   * writable mappings get their pages allocated or read (MADV_POPULATE_WRITE), read-only ones
+   * read in (MADV_POPULATE_READ). With `onNode`, the pages go to that NUMA node first, as they
+   * would if a thread running there touched them first.
+   * @example
+   * using buffer = mapAnonymous(256 << 20);
+   * buffer.prefault({ onNode: 0 });
+   */
+  prefault(options?: PrefaultOptions): void {
+    const opts = validateOptions(options, 'options', ['offset', 'length', 'onNode'] as const);
+    const range = { offset: opts.offset, length: opts.length } as RangeOptions;
+    if (opts.onNode !== undefined) {
+      const node = validateInteger(opts.onNode, 'options.onNode', 0, 52);
+      this.bind([node], { ...range, policy: 'preferred' });
+    }
+    const [start, length] = this.#range(range, 'prefault');
+    if (this.#handle === null || length === 0) return;
+    const advice = this.mode === 'read' ? 'populate-read' : 'populate-write';
+    const rc = addon.advise(this.#handle, start, length, ADVICE[advice]);
+    if (rc === -22 /* EINVAL: before Linux 5.14 */) {
+      // Touch one byte per page: a write for writable memory (a read would map the shared
+      // zero page and allocate nothing), a read otherwise.
+      const view = new Uint8Array(addon.view(this.#handle, start, length));
+      for (let i = 0; i < view.length; i += pageSize) {
+        if (this.mode === 'read') void view[i];
+        else Atomics.add(view, i, 0);
+      }
+      addon.detach(view.buffer);
+    } else if (rc < 0) {
+      throw systemError(rc, 'madvise', this.path, adviceHint(advice, rc));
+    }
+  }
+
+  /**
    * Locks a range (by default the whole mapping) in RAM (mlock): its pages are read in now
    * and never swapped out or dropped from the page cache until {@link Mapping.unlock} or
    * close(). With `onFault`, only pages already in memory and each page when first touched.
@@ -775,6 +858,25 @@ const OPEN_HINTS: Record<number, string> = {
 };
 
 const HUGE_PAGES = ['2MB', '1GB'] as const;
+
+/** A bit mask of NUMA node ids, each checked against the nodes this machine has. */
+function nodeMask(nodes: unknown, name: string): number {
+  if (!Array.isArray(nodes) || nodes.length === 0) throw invalidArgType(name, 'a non-empty array of node ids', nodes);
+  const known = numaNodes().map((node) => node.id);
+  let mask = 0;
+  for (const [i, node] of nodes.entries()) {
+    validateInteger(node, `${name}[${i}]`, 0, 52);
+    if (!known.includes(node)) {
+      throw invalidArgValue(
+        `${name}[${i}]`,
+        node,
+        `is not a NUMA node of this machine, which has ${known.map((n) => `node ${n}`).join(', ')}`,
+      );
+    }
+    mask += 2 ** node;
+  }
+  return mask;
+}
 
 /** Checks a placement hint: a positive, page-aligned address; 0 when there is none. */
 function validateHint(hint: unknown): number {

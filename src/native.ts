@@ -68,6 +68,7 @@ export interface Addon {
   waiterThreads(): number;
   threadIds(): [pid: number, tid: number];
   threadAlive(pid: number, tid: number): number;
+  bindRange(handle: Handle, start: number, length: number, policy: number, nodeMask: number, move: boolean): number;
   lockRange(handle: Handle, start: number, length: number, onFault: boolean): number;
   unlockRange(handle: Handle, start: number, length: number): number;
   residency(handle: Handle, start: number, length: number): Uint8Array | number;

@@ -33,6 +33,7 @@ napi_value init(napi_env env, napi_value exports) {
       FUNCTION("violations", js_violations),
       FUNCTION("violationsAbsorbed", js_violations_absorbed),
       FUNCTION("protect", js_protect),
+      FUNCTION("bindRange", js_bind_range),
       FUNCTION("retire", js_retire),
       FUNCTION("fd", js_region_fd),
       FUNCTION("regionCounts", js_region_counts),

@@ -63,6 +63,23 @@ napi_value js_protect(napi_env env, napi_callback_info info) {
   return make_int(env, mm::protect_range(at(r, start), length, static_cast<mm::Protection>(protection)));
 }
 
+// bindRange(handle, start, length, policy, nodeMask, move) -> 0 | -errno.
+napi_value js_bind_range(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  Region* r = nullptr;
+  uint64_t start = 0, length = 0, nodes = 0;
+  int32_t policy = 0;
+  bool move = false;
+  if (!get_args(env, info, 6, argv) || !get_range(env, argv, &r, &start, &length) ||
+      !get_int(env, argv[3], &policy) || !get_size(env, argv[4], &nodes) || !get_bool(env, argv[5], &move) ||
+      policy < 0 || policy > 3) {
+    return fail(env, "bad bindRange arguments");
+  }
+  if (r->closed.load()) return make_int(env, -EBADF);
+  if (length == 0) return make_int(env, 0);
+  return make_int(env, mm::bind_range(at(r, start), length, static_cast<mm::NumaPolicy>(policy), nodes, move));
+}
+
 // unlockRange(handle, start, length) -> 0 | -errno.
 napi_value js_unlock_range(napi_env env, napi_callback_info info) {
   napi_value argv[3];

@@ -8,6 +8,7 @@
 namespace memmap {
 
 napi_value js_protect(napi_env env, napi_callback_info info);
+napi_value js_bind_range(napi_env env, napi_callback_info info);
 napi_value js_lock_range(napi_env env, napi_callback_info info);
 napi_value js_unlock_range(napi_env env, napi_callback_info info);
 napi_value js_residency(napi_env env, napi_callback_info info);

@@ -217,6 +217,16 @@ int protect_range(void* addr, size_t length, Protection protection) {
 
 // Straight to the kernel: sanitizer runtimes replace mlock and munlock with calls that do
 // nothing, and locking must mean the same in every build.
+int bind_range(void* addr, size_t length, NumaPolicy policy, uint64_t nodes, bool move) {
+  // The mbind(2) system call, without libnuma: MPOL_* are the kernel's numbers, and the node
+  // mask is one unsigned long of nodes 0 to 63.
+  constexpr unsigned kMpolMfMove = 1 << 1;
+  unsigned long mask = static_cast<unsigned long>(nodes);
+  long rc = syscall(SYS_mbind, addr, length, static_cast<int>(policy), policy == NumaPolicy::kDefault ? nullptr : &mask,
+                    policy == NumaPolicy::kDefault ? 0UL : 64UL, move ? kMpolMfMove : 0U);
+  return rc == 0 ? 0 : errno_result();
+}
+
 int lock_range(void* addr, size_t length, bool on_fault) {
   long rc = on_fault ? syscall(SYS_mlock2, addr, length, kMlockOnFault) : syscall(SYS_mlock, addr, length);
   return rc == 0 ? 0 : errno_result();

@@ -23,6 +23,7 @@ int flush(void*, size_t, int) { return -ENOSYS; }
 int advise(void*, size_t, Advice) { return -ENOSYS; }
 int resize_mapping(void*, size_t, size_t, void**) { return -ENOSYS; }
 int protect_range(void*, size_t, Protection) { return -ENOSYS; }
+int bind_range(void*, size_t, NumaPolicy, uint64_t, bool) { return -ENOSYS; }
 int lock_range(void*, size_t, bool) { return -ENOSYS; }
 int unlock_range(void*, size_t) { return -ENOSYS; }
 int resident_pages(void*, size_t, uint8_t*) { return -ENOSYS; }

@@ -135,6 +135,13 @@ enum class Protection : int { kNone = 0, kRead = 1, kReadWrite = 2 };
 // Changes the protection of a range (mprotect).
 int protect_range(void* addr, size_t length, Protection protection);
 
+// NUMA memory policies for a range (mbind(2)), renumbered.
+enum class NumaPolicy : int { kDefault = 0, kPreferred = 1, kBind = 2, kInterleave = 3 };
+
+// Sets the NUMA policy of a range: which nodes (bits of `nodes`, node 0 the lowest) its pages
+// come from. `move` also migrates pages already in place (MPOL_MF_MOVE).
+int bind_range(void* addr, size_t length, NumaPolicy policy, uint64_t nodes, bool move);
+
 // Keeps a range in RAM (mlock), or with `on_fault` only the pages already touched and each
 // page as it is touched later (mlock2 with MLOCK_ONFAULT). unlock_range undoes either.
 int lock_range(void* addr, size_t length, bool on_fault);

@@ -27,6 +27,7 @@ const {
   futex,
   mapAnonymous,
   mapFile,
+  numaNodes,
   pageSize,
   prefetch,
 } = await import(memmapUrl);
@@ -256,7 +257,7 @@ await check('NamedSemaphore: the sem_open family, post, wait, waitAsync woken by
 });
 
 await check(
-  'tuning: advise, protect, resize, lock, residency, memoryStats, the page cache of files, fault counters',
+  'tuning: advise, protect, resize, flags, NUMA, lock, residency, memoryStats, the page cache of files, fault counters',
   () => {
     const path = fileWith('tuning.bin', Buffer.alloc(8 * pageSize, 1));
     evict(path);
@@ -290,7 +291,16 @@ await check(
     growing.flush();
     assert.equal(statSync(join(dir, 'resize.bin')).size, 2 * pageSize + 1);
     assert.equal(growing.buffer.toString('latin1', 0, 3), 'log');
+    growing.flush({ async: true, invalidate: true });
     growing.close();
+    const huge = mapAnonymous(4 << 20, { transparentHugePages: true, noReserve: true });
+    assert.equal(huge.address % BigInt(2 << 20), 0n);
+    throwsCode(() => mapAnonymous(pageSize, { hint: huge.address }), 'EEXIST');
+    huge.bind([numaNodes()[0].id], { policy: 'interleave' });
+    huge.prefault();
+    assert.equal(huge.memoryStats().rss, 4 << 20);
+    huge.close();
+    features.placement = true;
     m.unlock();
     assert.equal(m.memoryStats().rss, 8 * pageSize);
     m.close();
