@@ -241,14 +241,9 @@ export async function lock(args: string[]): Promise<number> {
     release();
     return 1;
   }
-  const bytes = files.reduce((n, f) => n + f.bytes, 0);
-  if (options.json) printJson({ files, bytes, pid: process.pid });
-  else {
-    process.stdout.write(
-      `locked ${files.length} file${files.length === 1 ? '' : 's'}, ${formatBytes(bytes)} in RAM (pid ${process.pid}); holding until Ctrl-C or SIGTERM\n`,
-    );
-  }
-  const signal = await new Promise<NodeJS.Signals>((done) => {
+  // Listen for the signals before saying that the files are held: whoever reads that line may
+  // send SIGTERM at once.
+  const interrupted = new Promise<NodeJS.Signals>((done) => {
     const keepAlive = setInterval(() => {}, 1 << 30);
     for (const name of ['SIGINT', 'SIGTERM'] as const) {
       process.once(name, () => {
@@ -257,6 +252,14 @@ export async function lock(args: string[]): Promise<number> {
       });
     }
   });
+  const bytes = files.reduce((n, f) => n + f.bytes, 0);
+  if (options.json) printJson({ files, bytes, pid: process.pid });
+  else {
+    process.stdout.write(
+      `locked ${files.length} file${files.length === 1 ? '' : 's'}, ${formatBytes(bytes)} in RAM (pid ${process.pid}); holding until Ctrl-C or SIGTERM\n`,
+    );
+  }
+  const signal = await interrupted;
   release();
   if (!options.json) process.stdout.write(`${signal}: released ${formatBytes(bytes)}\n`);
   return 0;
