@@ -3,13 +3,14 @@
  *
  * It makes a sample file in the OS temp folder, sums it through a mapping and through
  * fs.readFileSync, writes through a shared mapping, flushes, reads the change back with fs,
+ * looks at the page cache, catches a stray write, shares a counter with a second process,
  * and removes everything it made.
  */
 import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Mutex, mapFile, pageSize, SharedMemory } from '../src/index.js';
+import { evict, faultStats, fileResidency, Mutex, mapFile, pageSize, SharedMemory } from '../src/index.js';
 import { byteSum, sumFile } from '../src/internal/checksum.js';
 
 const SIZE = 256 * 1024 * 1024;
@@ -94,6 +95,38 @@ try {
     copy.buffer.fill(0);
     const after = firstPage();
     console.log(`wrote zeros into the copy; the file's first page sums to ${after} (before: ${before})`);
+  }
+
+  step('The page cache: what is in memory, and a stray write caught');
+  {
+    evict(path);
+    const cold = fileResidency(path);
+    using mapping = mapFile(path, { mode: 'write' });
+    mapping.advise('populate-read', { length: SIZE / 2 });
+    const warm = mapping.residency();
+    const percent = (part: number, whole: number) => `${Math.round((100 * part) / whole)}%`;
+    console.log(
+      `after evict(): ${percent(cold.resident, cold.pages)} of the file cached; after advise('populate-read') on its first half: ${percent(warm.resident, warm.pages)}`,
+    );
+    const bytes = mapping.buffer;
+    const byteInFile = () => {
+      const one = Buffer.alloc(1);
+      const fd = openSync(path, 'r');
+      readSync(fd, one, 0, 1, 10);
+      closeSync(fd);
+      return one[0];
+    };
+    const before = byteInFile();
+    mapping.protect('read', { length: 4096 });
+    bytes[10] = before === 42 ? 43 : 42; // a bug writing where it should not: in C, SIGSEGV
+    console.log(
+      `a write into a page protected 'read' was caught: faulted = ${mapping.faulted}, faultStats().protection = ${faultStats().protection}; byte 10 of the file is still ${byteInFile()} (was ${before})`,
+    );
+    try {
+      mapping.close();
+    } catch (error) {
+      console.log(`close() released the mapping and reported ${(error as { code?: string }).code}`);
+    }
   }
 
   step('Two processes, one counter: shared memory and a Mutex');
