@@ -16,7 +16,7 @@ export const SIZE = 16;
  * Four 32-bit words at `byteOffset` (a multiple of 4) of a shared writable mapping or a
  * SharedArrayBuffer, and the mapping, if any, to check for closing.
  */
-export function placeWords(target: unknown, byteOffset: unknown, what: string): [Int32Array, Mapping | null] {
+function placeWords(target: unknown, byteOffset: unknown, what: string): [Int32Array, Mapping | null] {
   const offset = byteOffset === undefined ? 0 : validateInteger(byteOffset, 'byteOffset');
   if (offset % 4 !== 0) throw invalidArgValue('byteOffset', offset, 'must be a multiple of 4');
   if (target instanceof Mapping) {
