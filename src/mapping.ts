@@ -302,8 +302,8 @@ export class Mapping implements Disposable {
    */
   get faulted(): boolean {
     if (this.#fault === null && this.#handle !== null) {
-      if (addon.faults(this.#handle) > 0) this.#fault = 'truncated';
-      else if (addon.violations(this.#handle) > 0) this.#fault = 'protection';
+      const kind = addon.faultKind(this.#handle);
+      if (kind !== 0) this.#fault = kind === 1 ? 'truncated' : 'protection';
     }
     return this.#fault !== null;
   }

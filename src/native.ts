@@ -33,8 +33,8 @@ export interface Addon {
   mapAnonymous(length: number, shared: boolean, flags: number, hint: number): Result<Handle>;
   resizeRegion(handle: Handle, length: number): number;
   remapFile(handle: Handle, offset: number, length: number, access: number, flags: number): Result<Handle>;
-  faults(handle: Handle): number;
-  violations(handle: Handle): number;
+  /** 0: no fault absorbed; 1: a file that shrank (SIGBUS); 2: a protection fault (SIGSEGV). */
+  faultKind(handle: Handle): 0 | 1 | 2;
   violationsAbsorbed(): number;
   protect(handle: Handle, start: number, length: number, protection: number): number;
   retire(handle: Handle): void;

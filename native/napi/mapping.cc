@@ -221,20 +221,14 @@ napi_value js_retire(napi_env env, napi_callback_info info) {
   return make_undefined(env);
 }
 
-// faults(handle) -> how many faults the guard absorbed in the mapping's range.
-napi_value js_faults(napi_env env, napi_callback_info info) {
+// faultKind(handle) -> what the guard absorbed in the mapping's range: 0 nothing, 1 a fault
+// of a file that shrank or could not be read (SIGBUS), 2 a protection fault (SIGSEGV). One
+// call, because every access to a mapping's views asks it.
+napi_value js_fault_kind(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   Region* r = nullptr;
   if (!get_args(env, info, 1, argv) || !get_region(env, argv[0], &r)) return nullptr;
-  return make_int(env, region_faults(r));
-}
-
-// violations(handle) -> how many protection faults the guard absorbed in the mapping's range.
-napi_value js_violations(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  Region* r = nullptr;
-  if (!get_args(env, info, 1, argv) || !get_region(env, argv[0], &r)) return nullptr;
-  return make_int(env, region_violations(r));
+  return make_int(env, region_faults(r) > 0 ? 1 : region_violations(r) > 0 ? 2 : 0);
 }
 
 // fd(handle) -> the descriptor of a file region, or -1.
