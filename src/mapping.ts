@@ -226,6 +226,8 @@ export interface Parts {
   /** The mapping grew its file, whose new size flush() must make durable. */
   grew: boolean;
   anonymous: boolean;
+  /** The flags it was mapped with (FLAG_*), which remap() and resize() map with again. */
+  flags: number;
 }
 
 /**
@@ -248,6 +250,9 @@ export class Mapping implements Disposable {
   #closed = false;
   /** What made the mapping faulted, once something did. */
   #fault: 'truncated' | 'protection' | null = null;
+  /** The guard's epoch when this mapping last asked whether it faulted. */
+  #epoch: number;
+  #flags: number;
 
   /** Where the mapping starts in its file, in bytes (0 for anonymous memory). */
   readonly offset: number;
@@ -272,6 +277,8 @@ export class Mapping implements Disposable {
     this.mode = parts.mode;
     this.path = parts.path;
     this.#anonymous = parts.anonymous;
+    this.#flags = parts.flags;
+    this.#epoch = faultEpoch();
   }
 
   /** Bytes mapped. Changes only through {@link Mapping.remap}. */
@@ -301,10 +308,26 @@ export class Mapping implements Disposable {
    * {@link Mapping.close} then throws that code.
    */
   get faulted(): boolean {
-    if (this.#fault === null && this.#handle !== null) {
-      const kind = addon.faultKind(this.#handle);
-      if (kind !== 0) this.#fault = kind === 1 ? 'truncated' : 'protection';
+    if (this.#faultedSoFar()) return true;
+    // The kernel reads a lost page for a system call (fs.writeSync of the Buffer, say) by
+    // failing the call with EFAULT, not by a fault the guard sees: ask the file's size too.
+    if (!this.#anonymous && this.#handle !== null && !this.#closed) {
+      const info = addon.fileInfo(addon.fd(this.#handle));
+      if (typeof info !== 'number' && info[1] < this.offset + this.#length) this.#fault = 'truncated';
     }
+    return this.#fault !== null;
+  }
+
+  /**
+   * Whether the guard absorbed a fault in this mapping. A memory read while no fault happened
+   * anywhere in the process since the last question; a native call only when one did.
+   */
+  #faultedSoFar(): boolean {
+    if (this.#fault !== null) return true;
+    if (this.#handle === null || faultEpoch() === this.#epoch) return false;
+    this.#epoch = faultEpoch();
+    const kind = addon.faultKind(this.#handle);
+    if (kind !== 0) this.#fault = kind === 1 ? 'truncated' : 'protection';
     return this.#fault !== null;
   }
 
@@ -592,18 +615,22 @@ export class Mapping implements Disposable {
         `remap: range [${this.offset}, ${this.offset + length}) lies past the end of ${this.path ?? 'the file'} (${size} bytes)`,
       );
     }
+    const old = this.#handle;
     const handle = addon.remapFile(
-      this.#handle,
+      old,
       this.offset - this.#delta,
       regionLength(this.#delta, length),
       ACCESS[this.mode],
-      0,
+      this.#flags,
     );
-    if (typeof handle === 'number') throw systemError(handle, 'mmap', this.path, MMAP_HINTS[handle]);
+    if (typeof handle === 'number') throw systemError(handle, 'mmap', this.path, mapHint(handle, this.#flags, 0));
     this.#dropViews();
+    // The old range may be a stand-in under the detached Buffer, given back at the next turn.
+    retireLater(old);
     this.#handle = handle;
     this.#length = length;
     this.#fault = null;
+    this.#epoch = faultEpoch();
   }
 
   /**
@@ -659,10 +686,12 @@ export class Mapping implements Disposable {
         this.offset - this.#delta,
         regionLength(this.#delta, newLength),
         ACCESS[this.mode],
-        0,
+        this.#flags,
       );
-      if (typeof fresh === 'number') throw systemError(fresh, 'mmap', this.path, MMAP_HINTS[fresh]);
+      if (typeof fresh === 'number') throw systemError(fresh, 'mmap', this.path, mapHint(fresh, this.#flags, 0));
       this.#handle = fresh;
+      this.#epoch = faultEpoch();
+      retireLater(handle);
     } else if (rc < 0) {
       throw systemError(rc, 'mremap', this.path);
     }
@@ -683,7 +712,7 @@ export class Mapping implements Disposable {
    */
   close(): void {
     if (this.#closed) return;
-    const faulted = this.faulted;
+    const faulted = this.#faultedSoFar();
     this.#closed = true;
     this.#dropViews();
     if (this.#handle === null) return;
@@ -714,7 +743,7 @@ export class Mapping implements Disposable {
 
   #check(what: string): void {
     if (this.#closed) throw closedError(what);
-    if (this.faulted) throw this.#faultError(what);
+    if (this.#faultedSoFar()) throw this.#faultError(what);
   }
 
   #faultError(what: string): MemmapError {
@@ -772,6 +801,39 @@ export function residencyOf(map: Uint8Array): Residency {
 
 /** addon.close() left zero pages under detached Buffers (native kRetireLater). */
 const RETIRE_LATER = 1;
+
+/**
+ * The guard's epoch word (native guard.h): it grows by one after every fault the guard
+ * absorbs anywhere in the process, so a mapping asks about itself only when it changed. Read
+ * through a view of the native word where the runtime hands one out that is really that word
+ * (checked with a probe at load); elsewhere every read asks the addon.
+ */
+const epochView: Uint32Array | null = (() => {
+  const buffer = addon.faultEpoch();
+  if (buffer === undefined) return null;
+  const view = new Uint32Array(buffer);
+  addon.probeEpoch(0x5eed);
+  const live = view[1] === 0x5eed;
+  addon.probeEpoch(0);
+  return live && view[1] === 0 ? view : null;
+})();
+
+/** The epoch now, or NaN where it cannot be read cheaply (every check then asks). */
+function faultEpoch(): number {
+  return epochView === null ? Number.NaN : (epochView[0] as number);
+}
+
+// libuv installs a handler of its own for a JavaScript listener of SIGBUS or SIGSEGV, which
+// would take the guard's place, and sets the default action back when the last listener
+// goes, which would remove the guard. Node starts and stops listening in 'newListener' and
+// 'removeListener' listeners of its own, registered before any module loads, so by the time
+// these run libuv has done its part, and the guard goes back in front, chaining to libuv's
+// handler for faults that are not memmap's.
+function reinstallGuard(event: string | symbol): void {
+  if (event === 'SIGBUS' || event === 'SIGSEGV') addon.guardInstall();
+}
+process.on('newListener', reinstallGuard);
+process.on('removeListener', reinstallGuard);
 let retiring: Handle[] = [];
 
 /**
@@ -914,6 +976,12 @@ function mapHint(errno: number, flags: number, hint: number): string | undefined
   if (flags & FLAG_SYNC && (errno === -95 /* EOPNOTSUPP */ || errno === -22) /* EINVAL */) {
     return 'syncMapping (MAP_SYNC) needs a file on a DAX file system (persistent memory mounted with -o dax); this file goes through the page cache: use flush() for durability';
   }
+  if (errno === -12 /* ENOMEM */) {
+    const waiting = addon.regionCounts()[2];
+    if (waiting > 0) {
+      return `${MMAP_HINTS[errno]}; ${waiting} bytes of mappings closed in this turn of the event loop stay reserved until it turns (a Buffer method may still hold their address): let the loop turn (await, setImmediate) between large batches of mapFile and close`;
+    }
+  }
   return MMAP_HINTS[errno];
 }
 
@@ -1025,7 +1093,8 @@ export function mapDescriptor(fd: number, path: string | null, options: Descript
         throw systemError(rc, 'madvise', path);
       }
     }
-    return { handle, delta, length, offset, mode, path, grew, anonymous: false };
+    const mapped = flags | (populate ? FLAG_POPULATE : 0);
+    return { handle, delta, length, offset, mode, path, grew, anonymous: false, flags: mapped };
   } finally {
     if (owned) addon.closeFd(fd);
   }
@@ -1085,5 +1154,6 @@ export function mapAnonymous(length: number, options?: MapAnonymousOptions): Map
     path: null,
     grew: false,
     anonymous: true,
+    flags,
   });
 }

@@ -35,6 +35,13 @@ export interface Addon {
   remapFile(handle: Handle, offset: number, length: number, access: number, flags: number): Result<Handle>;
   /** 0: no fault absorbed; 1: a file that shrank (SIGBUS); 2: a protection fault (SIGSEGV). */
   faultKind(handle: Handle): 0 | 1 | 2;
+  /** The guard's epoch word and a probe word, or undefined where external memory is refused. */
+  faultEpoch(): ArrayBuffer | undefined;
+  probeEpoch(value: number): void;
+  /** Puts the guard's signal handlers back in front if something replaced them. */
+  guardInstall(): number;
+  /** [regions alive, bytes mapped, bytes of stand-ins waiting for the next turn]. */
+  regionCounts(): [number, number, number];
   violationsAbsorbed(): number;
   protect(handle: Handle, start: number, length: number, protection: number): number;
   retire(handle: Handle): void;

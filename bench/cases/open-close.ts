@@ -102,7 +102,7 @@ export async function openClose(ctx: Context, peers: Peers): Promise<CaseResult[
   // memmap's own count of mapped regions, and mappings of the file, against the start.
   const cycles = ctx.quick ? 100_000 : 1_000_000;
   const core = createRequire(import.meta.url)(join(root, 'build', 'Release', 'memmap.node')) as {
-    regionCounts(): [number, number];
+    regionCounts(): [number, number, number];
   };
   const snapshot = async () => {
     await settle();
@@ -142,7 +142,7 @@ export async function openClose(ctx: Context, peers: Peers): Promise<CaseResult[
         goal('memmap (read through buffer) within 2.5x of C mmap + munmap', viaBuffer / bare, 'max', 2.5),
       ],
       notes: [
-        `Why buffer costs more here: V8 counts the whole length of a (non-shared) ArrayBuffer as external memory, and creating one over a ${fileSize / 1024 ** 3} GiB mapping makes it collect garbage almost every time (a Mark-Compact each cycle in --trace-gc). A SharedArrayBuffer's memory is not counted that way. Keep a mapping's buffer for the life of the mapping, map only the range you need, or read through sharedBuffer() when you open and close large files in a loop.`,
+        `Why buffer costs more here: V8 adds the byte length of every non-shared ArrayBuffer to its external-memory counter, as if the bytes had been allocated for it, and starts incremental marking when that counter has grown by 64 MiB since the last full collection (--trace-incremental-marking says "Start (external memory pressure)"). Each Buffer over a ${fileSize / 1024 ** 3} GiB mapping is such a rise, so the cycle pays for a Mark-Compact most times. Taking the length off the counter around the view with napi_adjust_external_memory does not help (tried: the counter still rises by the view's length when the ArrayBuffer is made, and collections were no fewer). A SharedArrayBuffer is not counted that way. So: keep a mapping's buffer for the life of the mapping, map only the range you need (64 MiB or less), or read through sharedBuffer() when you open and close large files in a loop.`,
         `Long run: ${cycles.toLocaleString('en')} cycles of mapping one page of the file, reading it through buffer and closing, in ${seconds.toFixed(1)} s; before → after: open descriptors ${before.fds} → ${after.fds}, memmap regions/bytes mapped ${before.regions} → ${after.regions}, mappings of the file ${before.fileMappings} → ${after.fileMappings}: ${clean ? 'nothing left behind' : 'SOMETHING WAS LEFT BEHIND'}. Anonymous memory (RssAnon) ${before.rssAnonMiB} → ${after.rssAnonMiB} MiB: Node-API runs finalizers only between turns of the event loop, so one synchronous loop of a million cycles holds a million finalizer records (a few hundred bytes each) until it ends; the allocator keeps that memory for reuse. test/lifetime.test.ts checks that with turns of the event loop in between it levels off.`,
       ],
     },

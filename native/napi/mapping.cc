@@ -80,7 +80,12 @@ int map_guarded(int fd, uint64_t offset, size_t length, mm::Access access, int f
   void* addr = nullptr;
   rc = mm::map_file(fd, offset, length, access, flags, hint, &addr);
   if (rc < 0) return rc;
-  int slot = mm::guard_register(addr, length, access != mm::Access::kRead);
+  mm::GuardRange range;
+  range.fd = fd;
+  range.file_offset = offset;
+  range.writable = access != mm::Access::kRead;
+  range.shared = access != mm::Access::kCopy;
+  int slot = mm::guard_register(addr, length, range);
   if (slot < 0) {
     mm::unmap(addr, length);
     return slot;
@@ -231,6 +236,32 @@ napi_value js_fault_kind(napi_env env, napi_callback_info info) {
   return make_int(env, region_faults(r) > 0 ? 1 : region_violations(r) > 0 ? 2 : 0);
 }
 
+// faultEpoch() -> an ArrayBuffer over the guard's epoch word (guard.h), which grows by one
+// after every fault the guard absorbs: [epoch, probe] as two 32-bit words. The word lives as
+// long as the process, so the buffer has no finalizer. probeEpoch(value) writes `probe`, so
+// that the caller can check its view reads the real word and not a copy.
+napi_value js_fault_epoch(napi_env env, napi_callback_info) {
+  napi_value buffer = nullptr;
+  if (napi_create_external_arraybuffer(env, mm::guard_epoch(), sizeof(mm::GuardEpoch), nullptr, nullptr, &buffer) !=
+      napi_ok) {
+    return make_undefined(env);  // a runtime that refuses external memory: ask faultKind()
+  }
+  return buffer;
+}
+
+// guardInstall() -> 0 | -errno: puts the guard's handlers back in front if something replaced
+// them (libuv does, for a process.on('SIGBUS') listener, and restores the default action when
+// the listener goes).
+napi_value js_guard_install(napi_env env, napi_callback_info) { return make_int(env, mm::guard_install()); }
+
+napi_value js_probe_epoch(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t value = 0;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], &value)) return nullptr;
+  __atomic_store_n(&mm::guard_epoch()->probe, static_cast<uint32_t>(value), __ATOMIC_RELEASE);
+  return make_undefined(env);
+}
+
 // fd(handle) -> the descriptor of a file region, or -1.
 napi_value js_region_fd(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -239,15 +270,17 @@ napi_value js_region_fd(napi_env env, napi_callback_info info) {
   return make_int(env, r->closed.load() ? -1 : r->fd);
 }
 
-// regionCounts() -> [regions alive, bytes they keep mapped], for the leak tests.
+// regionCounts() -> [regions alive, bytes they keep mapped, bytes of stand-ins waiting for the
+// next turn], for the leak tests and the hint of ENOMEM.
 napi_value js_region_counts(napi_env env, napi_callback_info) {
   RegionCounts counts = region_counts();
-  napi_value result = nullptr, regions = nullptr, bytes = nullptr;
-  if (napi_create_array_with_length(env, 2, &result) != napi_ok ||
+  napi_value result = nullptr, regions = nullptr, bytes = nullptr, retiring = nullptr;
+  if (napi_create_array_with_length(env, 3, &result) != napi_ok ||
       napi_create_double(env, static_cast<double>(counts.regions), &regions) != napi_ok ||
       napi_create_double(env, static_cast<double>(counts.mapped_bytes), &bytes) != napi_ok ||
+      napi_create_double(env, static_cast<double>(counts.retiring_bytes), &retiring) != napi_ok ||
       napi_set_element(env, result, 0, regions) != napi_ok ||
-      napi_set_element(env, result, 1, bytes) != napi_ok) {
+      napi_set_element(env, result, 1, bytes) != napi_ok || napi_set_element(env, result, 2, retiring) != napi_ok) {
     return fail(env, "could not count regions");
   }
   return result;
@@ -286,8 +319,13 @@ napi_value js_map_anonymous(napi_env env, napi_callback_info info) {
   void* addr = nullptr;
   rc = mm::map_anonymous(length, shared, flags, static_cast<uintptr_t>(hint), &addr);
   if (rc < 0) return make_int(env, rc);
-  // Registered so that a stray access after protect() is absorbed like one in a file range.
-  int slot = mm::guard_register(addr, length, true);
+  // Registered so that a stray access after protect() is absorbed like one in a file range,
+  // and a huge page the pool could not supply (SIGBUS) reads as zeros.
+  mm::GuardRange range;
+  range.granule = static_cast<size_t>(huge);
+  range.writable = true;
+  range.shared = shared;
+  int slot = mm::guard_register(addr, length, range);
   if (slot < 0) {
     mm::unmap(addr, length);
     return make_int(env, slot);

@@ -11,34 +11,9 @@ namespace {
 
 std::atomic<int64_t> g_regions{0};
 std::atomic<int64_t> g_mapped_bytes{0};
-// Stand-ins that guard only detached Buffers, in bytes of address space and in number (each
-// can be a kernel mapping of its own, and vm.max_map_count is about 65,000). Beyond either
-// budget a closed range is unmapped at once: a synchronous loop that maps and closes many
-// files must not run the process out of address space or mappings before the event loop
-// turns and retires them.
-std::atomic<int64_t> g_retirable_bytes{0};
-std::atomic<int> g_retirable_count{0};
-constexpr int64_t kRetirableBytes = int64_t{64} << 30;
-constexpr int kRetirableCount = 1024;
-
-// Takes a place in the stand-in budget for `size` bytes, or returns false.
-bool reserve_retirable(int64_t size) {
-  if (g_retirable_count.fetch_add(1, std::memory_order_relaxed) >= kRetirableCount) {
-    g_retirable_count.fetch_sub(1, std::memory_order_relaxed);
-    return false;
-  }
-  if (g_retirable_bytes.fetch_add(size, std::memory_order_relaxed) + size > kRetirableBytes) {
-    g_retirable_bytes.fetch_sub(size, std::memory_order_relaxed);
-    g_retirable_count.fetch_sub(1, std::memory_order_relaxed);
-    return false;
-  }
-  return true;
-}
-
-void unreserve_retirable(int64_t size) {
-  g_retirable_count.fetch_sub(1, std::memory_order_relaxed);
-  g_retirable_bytes.fetch_sub(size, std::memory_order_relaxed);
-}
+// Stand-ins that guard only detached Buffers and wait for the next turn of the event loop, in
+// bytes of address space, for the hint that ENOMEM from a new mapping carries.
+std::atomic<int64_t> g_retiring_bytes{0};
 
 void unmap(Region* r) {
   if (mm::unmap(r->base, r->size) == 0) {
@@ -57,8 +32,12 @@ void unguard(Region* r) {
 // stand-in stays until the last of them is garbage collected. Detached Buffers need it only
 // for the rest of the current JavaScript call: Node's own Buffer methods may hold the raw
 // pointer across a call into user code (fill() converts its value after taking the bounds),
-// so the stand-in is retired at the next turn of the event loop (region_retire), within a
-// budget of address space.
+// so the stand-in is retired at the next turn of the event loop (region_retire). There is no
+// budget after which a closed range is unmapped at once: an address handed out stays
+// memmap's until no view can reach it, however many mappings close in one turn. A stand-in
+// costs no memory until a stale view writes to it (MAP_NORESERVE zero pages), the stand-ins
+// of neighbouring ranges merge into one kernel mapping, and each is given back at the next
+// turn or when its views are collected, whichever comes first.
 int release_file(Region* r) {
   // The range is unregistered before it is unmapped, so the guard never maps a page over
   // memory memmap no longer owns.
@@ -67,14 +46,12 @@ int release_file(Region* r) {
   int views = r->views.load(std::memory_order_acquire);
   bool shared = r->shared_views.load(std::memory_order_acquire) > 0;
   int64_t size = static_cast<int64_t>(r->size);
-  bool retirable = !shared && views > 0 && reserve_retirable(size);
-  if (shared || retirable) {
+  if (views > 0) {
     rc = mm::replace_with_zero_pages(r->base, r->size);
     if (rc == 0) {
       r->placeholder.store(true, std::memory_order_release);
-      r->retirable = retirable;
-    } else if (retirable) {
-      unreserve_retirable(size);
+      r->retirable = !shared;
+      if (r->retirable) g_retiring_bytes.fetch_add(size, std::memory_order_relaxed);
     }
   } else {
     rc = mm::unmap(r->base, r->size);
@@ -94,7 +71,7 @@ int release_file(Region* r) {
 void drop_placeholder(Region* r) {
   unmap(r);
   r->placeholder.store(false, std::memory_order_release);
-  if (r->retirable) unreserve_retirable(static_cast<int64_t>(r->size));
+  if (r->retirable) g_retiring_bytes.fetch_sub(static_cast<int64_t>(r->size), std::memory_order_relaxed);
   r->retirable = false;
 }
 
@@ -108,7 +85,8 @@ Region::Region(void* b, size_t s, int f) : base(b), size(s), fd(f) {
 Region::~Region() { g_regions.fetch_sub(1, std::memory_order_relaxed); }
 
 RegionCounts region_counts() {
-  return {g_regions.load(std::memory_order_relaxed), g_mapped_bytes.load(std::memory_order_relaxed)};
+  return {g_regions.load(std::memory_order_relaxed), g_mapped_bytes.load(std::memory_order_relaxed),
+          g_retiring_bytes.load(std::memory_order_relaxed)};
 }
 
 void region_retain(Region* r) { r->refs.fetch_add(1, std::memory_order_relaxed); }

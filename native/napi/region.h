@@ -39,6 +39,7 @@ struct Region {
 struct RegionCounts {
   int64_t regions;
   int64_t mapped_bytes;
+  int64_t retiring_bytes;  // of which stand-ins waiting for the next turn of the event loop
 };
 RegionCounts region_counts();
 

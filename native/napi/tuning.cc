@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdint>
 
+#include "../os/guard.h"
 #include "../os/mm.h"
 #include "glue.h"
 
@@ -60,6 +61,10 @@ napi_value js_protect(napi_env env, napi_callback_info info) {
   }
   if (r->closed.load()) return make_int(env, -EBADF);
   if (length == 0) return make_int(env, 0);
+  // Memory the guard maps into the range from now on must not be more writable than this.
+  if (protection != static_cast<int32_t>(mm::Protection::kReadWrite) && r->guard_slot >= 0) {
+    mm::guard_restricted(r->guard_slot);
+  }
   return make_int(env, mm::protect_range(at(r, start), length, static_cast<mm::Protection>(protection)));
 }
 

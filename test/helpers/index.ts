@@ -28,6 +28,9 @@ export function tempDir(): string {
   return dir;
 }
 
+/** How long a child process started by runNode may run before it is killed. */
+export const CHILD_LIMIT_MS = 100_000;
+
 export interface ChildResult {
   status: number | null;
   signal: NodeJS.Signals | null;
@@ -41,6 +44,10 @@ export function runNode(args: string[], env: Record<string, string> = {}): Promi
     const child = spawn(process.execPath, args, {
       env: { ...process.env, MEMMAP: entry, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // A child that hangs (a lost wake-up, a fault loop) is killed, so it fails its test
+      // instead of outliving the run.
+      timeout: CHILD_LIMIT_MS,
+      killSignal: 'SIGKILL',
     });
     let stdout = '';
     let stderr = '';

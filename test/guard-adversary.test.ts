@@ -1,0 +1,362 @@
+/**
+ * The never-crash promise against an adversary: thousands of closes in one turn before a stale
+ * Buffer writes, fault storms past vm.max_map_count, JavaScript signal listeners that come and
+ * go, a third-party handler that chains back to memmap, huge pages, and faults the kernel turns
+ * into EFAULT. Every case runs in a child process, so a crash fails the test.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { assertExitedCleanly, coreAddon, runModule, signalFixture, tempDir } from './helpers/index.js';
+
+const dir = tempDir();
+/** A child that hangs (a fault loop, a lost guard) fails its test instead of stalling the run. */
+const CHILD_TIMEOUT = 120_000;
+let serial = 0;
+
+function fileOf(bytes: number, fill = 7): string {
+  const path = join(dir, `f${serial++}.bin`);
+  writeFileSync(path, Buffer.alloc(bytes, fill));
+  return path;
+}
+
+/** Child-side: the kernel mappings (lines of /proc/self/maps) that overlap a Mapping's range. */
+const KERNEL_MAPPINGS = `
+  const { readFileSync: readMaps } = await import('node:fs');
+  const kernelMappings = (m, length) => {
+    const lo = m.address, hi = m.address + BigInt(length);
+    return readMaps('/proc/self/maps', 'utf8').trim().split('\\n').filter((line) => {
+      const [a, b] = line.split(' ')[0].split('-').map((x) => BigInt('0x' + x));
+      return a < hi && b > lo;
+    }).length;
+  };
+`;
+
+describe('stale Buffers and the stand-ins that keep them harmless', () => {
+  it('after 3,000 closes in one turn, a Buffer method whose valueOf closes its mapping writes into no other file', {
+    timeout: CHILD_TIMEOUT,
+  }, async () => {
+    const a = fileOf(64 * 1024, 1);
+    const victim = fileOf(64 * 1024, 0x2e);
+    const child = await runModule(
+      `
+      const { mapFile } = await import(process.env.MEMMAP);
+      const { createRequire } = await import('node:module');
+      const core = createRequire(import.meta.url)(process.env.CORE);
+      for (let i = 0; i < 3000; i++) { const m = mapFile(process.env.A); void m.buffer[0]; m.close(); }
+      const m = mapFile(process.env.A, { mode: 'write' });
+      let v = null;
+      m.buffer.fill({ valueOf() { m.close(); v = mapFile(process.env.VICTIM, { mode: 'write' }); return 0x58; } });
+      v.flush();
+      const retiringInTurn = core.regionCounts()[2];
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+      const retiringAfter = core.regionCounts()[2];
+      v.close();
+      process.stdout.write(JSON.stringify({ retiringInTurn, retiringAfter }));
+      `,
+      { A: a, VICTIM: victim, CORE: coreAddon },
+    );
+    assertExitedCleanly(child);
+    const r = JSON.parse(child.stdout);
+    assert.ok(
+      readFileSync(victim).every((byte) => byte === 0x2e),
+      "the other file's bytes are unchanged",
+    );
+    assert.ok(
+      readFileSync(a).every((byte) => byte === 1),
+      'the closed file is unchanged too',
+    );
+    assert.ok(r.retiringInTurn >= 3001 * 64 * 1024, `every range closed in the turn is held (${r.retiringInTurn})`);
+    assert.equal(r.retiringAfter, 0, 'and given back once the event loop turned');
+  });
+
+  it('remap() and resize() with a Buffer alive hand their old range back at the next turn', {
+    timeout: CHILD_TIMEOUT,
+  }, async () => {
+    const path = fileOf(8192);
+    const child = await runModule(
+      `
+      const { mapFile } = await import(process.env.MEMMAP);
+      const { createRequire } = await import('node:module');
+      const core = createRequire(import.meta.url)(process.env.CORE);
+      const m = mapFile(process.env.FILE, { mode: 'write' });
+      const held = [];
+      for (let i = 0; i < 50; i++) { held.push(m.buffer); m.remap(); }
+      for (let i = 0; i < 50; i++) { held.push(m.buffer); m.resize(8192 + 4096 * (i % 2)); }
+      const inTurn = core.regionCounts()[2];
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+      const after = core.regionCounts();
+      process.stdout.write(JSON.stringify({ inTurn, retiring: after[2], regions: after[0], held: held.length }));
+      m.close();
+      `,
+      { FILE: path, CORE: coreAddon },
+    );
+    assertExitedCleanly(child);
+    const r = JSON.parse(child.stdout);
+    assert.ok(r.inTurn > 0, 'the old ranges were held during the turn');
+    assert.equal(r.retiring, 0, 'no stand-in waits for the garbage collector');
+  });
+});
+
+describe('fault storms', () => {
+  it('100,000 lost pages read after a truncation: one repair, a constant number of kernel mappings', {
+    timeout: CHILD_TIMEOUT,
+  }, async () => {
+    const path = join(dir, `storm${serial++}.bin`);
+    writeFileSync(path, Buffer.alloc(4096, 7));
+    const pages = 100_001;
+    const child = await runModule(
+      `
+      const { truncateSync } = await import('node:fs');
+      const { mapFile, faultStats } = await import(process.env.MEMMAP);
+      ${KERNEL_MAPPINGS}
+      truncateSync(process.env.FILE, ${pages} * 4096); // sparse: no disk blocks
+      const m = mapFile(process.env.FILE);
+      const b = m.buffer;
+      const before = faultStats().absorbed;
+      truncateSync(process.env.FILE, 4096);
+      let sum = 0;
+      // Backwards and forwards, so that faults come in every order.
+      for (let p = ${pages} - 1; p >= 1; p -= 2) sum += b[p * 4096 + 1];
+      for (let p = 2; p < ${pages}; p += 2) sum += b[p * 4096 + 2];
+      sum += b[5];
+      process.stdout.write(JSON.stringify({ sum, absorbed: faultStats().absorbed - before,
+        kernel: kernelMappings(m, ${pages} * 4096), faulted: m.faulted }));
+      try { m.close(); } catch {}
+      `,
+      { FILE: path },
+    );
+    assertExitedCleanly(child);
+    const r = JSON.parse(child.stdout);
+    assert.equal(r.sum, 7, 'the page that stayed reads as before; the rest read zeros');
+    assert.equal(r.faulted, true);
+    assert.ok(r.absorbed >= 1 && r.absorbed <= 2, `${r.absorbed} repairs`);
+    assert.ok(r.kernel <= 3, `${r.kernel} kernel mappings`);
+  });
+
+  for (const kind of ['write', 'read', 'copy', 'anonymous', 'shared anonymous'] as const) {
+    it(`75,000 stray writes into a protected ${kind} mapping: absorbed, the file untouched, few kernel mappings`, {
+      timeout: CHILD_TIMEOUT,
+    }, async () => {
+      const pages = 75_000;
+      const path = join(dir, `prot${serial++}.bin`);
+      writeFileSync(path, Buffer.alloc(0));
+      const make =
+        kind === 'anonymous'
+          ? `mapAnonymous(${pages} * 4096)`
+          : kind === 'shared anonymous'
+            ? `mapAnonymous(${pages} * 4096, { shared: true })`
+            : `mapFile(process.env.FILE, { mode: '${kind}' })`;
+      const child = await runModule(
+        `
+        const { truncateSync } = await import('node:fs');
+        const { mapFile, mapAnonymous, faultStats } = await import(process.env.MEMMAP);
+        ${KERNEL_MAPPINGS}
+        truncateSync(process.env.FILE, ${pages} * 4096);
+        const m = ${make};
+        const b = m.buffer;
+        ${kind === 'read' ? '' : 'b[0] = 3; // a write before protection'}
+        ${kind === 'read' ? '' : "m.protect('read');"}
+        const before = faultStats().protection;
+        for (let p = 0; p < ${pages}; p++) b[p * 4096 + 9] = 5;
+        let readBack = 0;
+        for (let p = 0; p < ${pages}; p += 997) readBack += b[p * 4096 + 9];
+        process.stdout.write(JSON.stringify({ violations: faultStats().protection - before,
+          kernel: kernelMappings(m, ${pages} * 4096), faulted: m.faulted, first: b[0], readBack }));
+        try { m.close(); } catch {}
+        `,
+        { FILE: path },
+      );
+      assertExitedCleanly(child);
+      const r = JSON.parse(child.stdout);
+      assert.equal(r.faulted, true);
+      assert.equal(r.readBack, 5 * Math.ceil(pages / 997), 'the stray writes landed somewhere the view can read');
+      assert.equal(r.first, kind === 'read' ? 0 : 3, 'what was there before the fault stays');
+      // Anonymous shared memory has no file to map privately: a few pages are copied one by
+      // one before the whole range is (native kPageCopies).
+      const maxViolations = kind === 'shared anonymous' ? 65 : 1;
+      assert.ok(r.violations >= 1 && r.violations <= maxViolations, `${r.violations} repairs`);
+      assert.ok(r.kernel <= (kind === 'shared anonymous' ? 3 : 2), `${r.kernel} kernel mappings`);
+      if (kind === 'write' || kind === 'read') {
+        const file = readFileSync(path);
+        assert.equal(file.indexOf(5), -1, 'no stray write reached the file');
+      }
+    });
+  }
+
+  it('a huge page the pool cannot supply reads as zeros instead of ending the process', {
+    timeout: CHILD_TIMEOUT,
+  }, async (t) => {
+    const free = Number(/HugePages_Free:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0);
+    if (free > 0) {
+      t.skip(`this machine has ${free} free huge pages, so the pool would supply them`);
+      return;
+    }
+    const child = await runModule(
+      `
+      const { mapAnonymous, faultStats } = await import(process.env.MEMMAP);
+      let m;
+      try { m = mapAnonymous(8 << 20, { hugePages: '2MB', noReserve: true }); }
+      catch (e) { process.stdout.write(JSON.stringify({ refused: e.code })); process.exit(0); }
+      const b = m.buffer;
+      for (let i = 0; i < b.length; i += 4096) b[i] = 1;
+      let sum = 0;
+      for (let i = 0; i < b.length; i += 4096) sum += b[i];
+      process.stdout.write(JSON.stringify({ sum, faulted: m.faulted, absorbed: faultStats().absorbed }));
+      try { m.close(); } catch {}
+      `,
+    );
+    assertExitedCleanly(child);
+    const r = JSON.parse(child.stdout);
+    if (r.refused) {
+      t.skip(`this kernel refuses an unreserved huge-page mapping up front (${r.refused})`);
+      return;
+    }
+    assert.equal(r.faulted, true);
+    assert.equal(r.sum, (8 << 20) / 4096, 'writes into the repaired range read back');
+    assert.ok(r.absorbed >= 1 && r.absorbed <= 4, `${r.absorbed} repairs`);
+  });
+});
+
+describe('other signal handlers in the process', () => {
+  it("process.on('SIGBUS') and off again leave the guard in charge of its own faults", {
+    timeout: CHILD_TIMEOUT,
+  }, async () => {
+    const path = fileOf(4 * 4096);
+    const child = await runModule(
+      `
+      const { truncateSync } = await import('node:fs');
+      const { mapFile } = await import(process.env.MEMMAP);
+      const m = mapFile(process.env.FILE);
+      const listener = () => {};
+      process.on('SIGBUS', listener);
+      process.off('SIGBUS', listener);
+      process.on('SIGSEGV', listener);
+      process.off('SIGSEGV', listener);
+      truncateSync(process.env.FILE, 4096);
+      const value = m.buffer[3 * 4096];
+      process.stdout.write(JSON.stringify({ value, faulted: m.faulted }));
+      `,
+      { FILE: path },
+    );
+    assertExitedCleanly(child);
+    assert.deepEqual(JSON.parse(child.stdout), { value: 0, faulted: true });
+  });
+
+  it("with a process.on('SIGBUS') listener kept, memmap's faults are absorbed and kill() still reaches the listener", {
+    timeout: CHILD_TIMEOUT,
+  }, async () => {
+    const path = fileOf(4 * 4096);
+    const child = await runModule(
+      `
+      const { truncateSync } = await import('node:fs');
+      const { mapFile } = await import(process.env.MEMMAP);
+      const m = mapFile(process.env.FILE);
+      let heard = 0;
+      process.on('SIGBUS', () => { heard++; });
+      truncateSync(process.env.FILE, 4096);
+      const value = m.buffer[2 * 4096];
+      process.kill(process.pid, 'SIGBUS');
+      await new Promise((r) => setTimeout(r, 100));
+      process.stdout.write(JSON.stringify({ value, faulted: m.faulted, heard }));
+      process.exit(0);
+      `,
+      { FILE: path },
+    );
+    assertExitedCleanly(child);
+    assert.deepEqual(JSON.parse(child.stdout), { value: 0, faulted: true, heard: 1 });
+  });
+
+  for (const order of ['after', 'before'] as const) {
+    it(`a crash reporter installed ${order} memmap that chains to its previous handler: a foreign SIGBUS runs it once and ends the process by SIGBUS`, {
+      timeout: CHILD_TIMEOUT,
+    }, async () => {
+      const path = fileOf(4 * 4096);
+      const child = await runModule(
+        `
+        const { truncateSync } = await import('node:fs');
+        const { createRequire } = await import('node:module');
+        const fixture = createRequire(import.meta.url)(process.env.FIXTURE);
+        ${order === 'before' ? 'fixture.installChainingHandler(false);' : ''}
+        const { mapFile } = await import(process.env.MEMMAP);
+        const first = mapFile(process.env.FILE);
+        ${order === 'after' ? 'fixture.installChainingHandler(false);' : ''}
+        const m = mapFile(process.env.FILE); // memmap goes back in front here
+        truncateSync(process.env.FILE, 4096);
+        const own = m.buffer[3 * 4096] + first.buffer[2 * 4096];
+        process.stdout.write('own faults absorbed ' + own + ' ' + m.faulted + '\\n');
+        fixture.faultOutside(process.env.OTHER);
+        process.stdout.write('survived a foreign fault\\n');
+        `,
+        { FILE: path, OTHER: join(dir, `other${serial++}.bin`), FIXTURE: signalFixture(dir) },
+      );
+      assert.equal(child.signal, 'SIGBUS', `ended by ${child.signal}, status ${child.status}\n${child.stderr}`);
+      const lines = child.stdout.trim().split('\n');
+      assert.equal(lines[0], 'own faults absorbed 0 true');
+      assert.equal(lines.filter((l) => l === 'chaining handler').length, 1, child.stdout);
+      assert.ok(!child.stdout.includes('survived'));
+    });
+  }
+});
+
+describe('faults the kernel reports as EFAULT', () => {
+  it('fs.writeSync of a truncated mapping fails with EFAULT, and faulted then says so', {
+    timeout: CHILD_TIMEOUT,
+  }, async () => {
+    const path = fileOf(4 * 4096);
+    const child = await runModule(
+      `
+      const { truncateSync, openSync, writeSync } = await import('node:fs');
+      const { mapFile } = await import(process.env.MEMMAP);
+      const m = mapFile(process.env.FILE);
+      const b = m.buffer;
+      truncateSync(process.env.FILE, 4096);
+      let code = null;
+      try { writeSync(openSync('/dev/null', 'w'), b, 2 * 4096, 4096); } catch (e) { code = e.code; }
+      process.stdout.write(JSON.stringify({ code, faulted: m.faulted }));
+      `,
+      { FILE: path },
+    );
+    assertExitedCleanly(child);
+    const r = JSON.parse(child.stdout);
+    assert.equal(r.faulted, true);
+    assert.ok(r.code === 'EFAULT' || r.code === null, `write failed with ${r.code}`);
+  });
+});
+
+describe('remap() and resize() keep the flags the mapping was made with', () => {
+  it('noReserve survives remap() and a resize() that maps anew', { timeout: CHILD_TIMEOUT }, async () => {
+    const path = fileOf(4 * 4096);
+    const child = await runModule(
+      `
+      const { readFileSync } = await import('node:fs');
+      const { mapFile } = await import(process.env.MEMMAP);
+      const flagsAt = (address) => {
+        const lines = readFileSync('/proc/self/smaps', 'utf8').split('\\n');
+        let inside = false;
+        for (const line of lines) {
+          const range = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line);
+          if (range) inside = BigInt('0x' + range[1]) <= address && address < BigInt('0x' + range[2]);
+          else if (inside && line.startsWith('VmFlags:')) return line.slice(8).trim().split(' ');
+        }
+        return [];
+      };
+      const m = mapFile(process.env.FILE, { mode: 'write', noReserve: true });
+      const made = flagsAt(m.address).includes('nr');
+      m.remap();
+      const remapped = flagsAt(m.address).includes('nr');
+      const held = m.buffer; // a view alive: resize maps anew
+      m.resize(8 * 4096);
+      const resized = flagsAt(m.address).includes('nr');
+      process.stdout.write(JSON.stringify({ made, remapped, resized, detached: held.length }));
+      m.close();
+      `,
+      { FILE: path },
+    );
+    assertExitedCleanly(child);
+    assert.deepEqual(JSON.parse(child.stdout), { made: true, remapped: true, resized: true, detached: 0 });
+  });
+});
