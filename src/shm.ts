@@ -63,6 +63,8 @@ const EEXIST = -17;
 const ENOENT = -2;
 const EACCES = -13;
 const ELOOP = -40;
+/** What glibc's shm_open answers for a folder under the name (it turns EISDIR into EINVAL). */
+const EINVAL = -22;
 /** How often create() tries again when the name vanishes between two of its calls. */
 const ATTEMPTS = 8;
 
@@ -120,7 +122,7 @@ function openForCreate(request: AdoptRequest, exclusive: boolean): { fd: number;
     if (fd !== EEXIST || exclusive) throw systemError(fd, 'shm_open', name);
     fd = addon.openShared(name, true, false, false, 0);
     if (fd === ENOENT && attempt < ATTEMPTS) continue;
-    if (fd === ELOOP || fd === EACCES) refuseOrThrow(fd, `${SHM_DIR}${name}`, request);
+    if (fd === ELOOP || fd === EACCES || fd === EINVAL) refuseOrThrow(fd, `${SHM_DIR}${name}`, request);
     if (fd < 0) throw systemError(fd, 'shm_open', name);
     try {
       const found = statFd(fd, name);

@@ -9,7 +9,17 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, lstatSync, openSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  rmdirSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { NamedSemaphore, SharedMemory } from '../src/index.js';
@@ -178,10 +188,11 @@ describe('shared names: an object another user planted is never adopted', () => 
     }
   });
 
-  it('SharedMemory: a symbolic link or a FIFO planted under the name is refused, never followed or blocked on', async (t) => {
+  it('SharedMemory: a symbolic link, a FIFO or a folder planted under the name is refused, never followed or blocked on', async (t) => {
     if (needsRoot) return t.skip(needsRoot);
     const name = newName();
     const fifo = newName();
+    const folder = newName();
     const target = join(dir, 'target');
     writeFileSync(target, 'not to be touched');
     try {
@@ -210,9 +221,15 @@ describe('shared names: an object another user planted is never adopted', () => 
       assertThrowsCode(() => SharedMemory.create(fifo, 4096, { mode: 0o666 }), 'ERR_MEMMAP_UNSAFE_OBJECT');
       assertThrowsCode(() => SharedMemory.open(fifo, { readOnly: true }), 'ENODEV');
       assertThrowsCode(() => SharedMemory.open(fifo), 'ENODEV');
+
+      mkdirSync(shmFile(folder), 0o777);
+      assertThrowsCode(() => SharedMemory.create(folder, 4096, { mode: 0o777 }), 'ERR_MEMMAP_UNSAFE_OBJECT');
     } finally {
       removeFile(shmFile(name));
       removeFile(shmFile(fifo));
+      try {
+        rmdirSync(shmFile(folder));
+      } catch {}
     }
   });
 });
@@ -305,11 +322,12 @@ describe('shared names: NamedSemaphore', () => {
     }
   });
 
-  it('a symbolic link, or a file too short to hold a semaphore, planted under the name is refused', async (t) => {
+  it('a symbolic link, a folder, or a file too short to hold a semaphore, planted under the name is refused', async (t) => {
     if (needsRoot) return t.skip(needsRoot);
     const name = newName();
     const real = newName();
     const short = newName();
+    const folder = newName();
     try {
       using target = NamedSemaphore.create(real, 3, { exclusive: true, mode: 0o666 });
       symlinkSync(semFile(real), semFile(name));
@@ -324,10 +342,16 @@ describe('shared names: NamedSemaphore', () => {
       closeSync(openSync(semFile(short), 'w', 0o600));
       assertThrowsCode(() => NamedSemaphore.open(short), 'ERR_MEMMAP_UNSAFE_OBJECT');
       assertThrowsCode(() => NamedSemaphore.create(short, 0), 'ERR_MEMMAP_UNSAFE_OBJECT');
+      mkdirSync(semFile(folder), 0o777);
+      assertThrowsCode(() => NamedSemaphore.open(folder), 'ERR_MEMMAP_UNSAFE_OBJECT');
+      assertThrowsCode(() => NamedSemaphore.create(folder, 0, { mode: 0o777 }), 'ERR_MEMMAP_UNSAFE_OBJECT');
     } finally {
       removeFile(semFile(name));
       removeFile(semFile(real));
       removeFile(semFile(short));
+      try {
+        rmdirSync(semFile(folder));
+      } catch {}
     }
   });
 });

@@ -120,7 +120,7 @@ export function checkAdoptable(found: Found, request: AdoptRequest): void {
 
 /** Why `found` may not be adopted for `request`, and what to do instead; null if it may. */
 function refusalOf(found: Found, request: AdoptRequest): { reason: string; advice: string } | null {
-  const euid = process.geteuid?.() ?? -1;
+  const euid = process.geteuid?.() ?? process.getuid?.() ?? -1;
   const { uid } = found;
   const bits = found.mode & 0o777;
   const held = `owner uid ${uid}, mode ${octal(bits)}`;
@@ -153,7 +153,7 @@ function refusalOf(found: Found, request: AdoptRequest): { reason: string; advic
 
 /**
  * After an open of an existing object failed with `errno` (ELOOP for a symbolic link, EACCES
- * for another user's object): refuses it as unsafe when what `path` names now is, and
+ * for another user's object, EINVAL from shm_open for a folder): refuses it as unsafe when what `path` names now is, and
  * otherwise throws the system error.
  */
 export function refuseOrThrow(errno: number, path: string, request: AdoptRequest): never {

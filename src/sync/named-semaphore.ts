@@ -108,7 +108,9 @@ function created(handle: SemHandle, name: string, path: string, request: AdoptRe
     // Only this user or root can have replaced what sem_open made (see above); if it is not
     // this user's regular file any more, say so rather than change another's mode.
     checkAdoptable(found, { ...request, mode: 0o777, trustOwner: undefined });
-    const rc = addon.changeMode(fd, request.mode);
+    // sem_open applied the umask. Changing the mode of an O_PATH descriptor goes through
+    // /proc, so skip it when the umask took nothing away.
+    const rc = (found.mode & 0o777) === request.mode ? 0 : addon.changeMode(fd, request.mode);
     if (rc < 0) throw systemError(rc, 'fchmod', path);
     return new NamedSemaphore(kToken, handle, name, infoOf({ ...found, mode: request.mode }, true));
   } catch (error) {
