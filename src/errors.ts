@@ -29,7 +29,12 @@ export type MemmapErrorCode =
   /** lock() by the thread that holds the lock already. */
   | 'ERR_MEMMAP_DEADLOCK'
   /** This runtime or platform cannot do what was asked. */
-  | 'ERR_MEMMAP_UNSUPPORTED';
+  | 'ERR_MEMMAP_UNSUPPORTED'
+  /**
+   * create() found an object of that name that it may not adopt: a symbolic link, not a
+   * regular file, another user's, or more open than the mode asked for.
+   */
+  | 'ERR_MEMMAP_UNSAFE_OBJECT';
 
 /** An error of memmap's own, with a stable `code` to test. */
 export class MemmapError extends Error {

@@ -8,6 +8,7 @@
 
 export type { MemmapErrorCode, SystemCallError } from './errors.js';
 export { MemmapError } from './errors.js';
+export type { SharedObjectInfo } from './internal/ownership.js';
 export type { Advice, MemoryStats } from './internal/tuning.js';
 export type { FaultStats } from './introspect.js';
 export { faultStats } from './introspect.js';

@@ -58,8 +58,12 @@ export interface Addon {
   advise(handle: Handle, start: number, length: number, advice: number): number;
   byteSum(bytes: Uint8Array): bigint;
   openFile(path: string, write: boolean, create: boolean): number;
-  fileInfo(fd: number): Result<[kind: FileKind, size: number, mode: number, uid: number]>;
+  fileInfo(
+    fd: number,
+  ): Result<[kind: FileKind, size: number, mode: number, uid: number, gid: number, device: bigint, inode: bigint]>;
   openShared(name: string, write: boolean, create: boolean, exclusive: boolean, mode: number): number;
+  openPath(path: string): number;
+  changeMode(fd: number, mode: number): number;
   unlinkShared(name: string): number;
   createMemoryFile(debugName: string): number;
   addSeals(fd: number, seals: number): number;
@@ -92,6 +96,7 @@ export interface Addon {
   semTryWait(handle: SemHandle): number;
   semValue(handle: SemHandle): number;
   semState(handle: SemHandle): ArrayBuffer | null | number;
+  semSize(): number;
 }
 
 /** What fileInfo reports a descriptor refers to. */
@@ -99,6 +104,7 @@ export enum FileKind {
   Regular = 0,
   Directory = 1,
   Other = 2,
+  Symlink = 3,
 }
 
 interface SabHelper {

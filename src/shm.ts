@@ -7,6 +7,16 @@
 import { readdirSync } from 'node:fs';
 import { MemmapError, systemError } from './errors.js';
 import {
+  type AdoptRequest,
+  checkAdoptable,
+  type Found,
+  infoOf,
+  refuseOrThrow,
+  type SharedObjectInfo,
+  statFd,
+  validateTrustOwner,
+} from './internal/ownership.js';
+import {
   validateBoolean,
   validateInteger,
   validateOneOf,
@@ -25,6 +35,12 @@ export interface SharedMemoryCreateOptions {
   mode?: number;
   /** Fail with EEXIST if the name exists, instead of opening it. Default false. */
   exclusive?: boolean;
+  /**
+   * Without `exclusive`, also adopt an existing object owned by this uid (one of this
+   * process's own user is always adopted, if it is no more open than `mode`). For an object
+   * deliberately shared by another user you trust.
+   */
+  trustOwner?: number;
 }
 
 /** Options of {@link SharedMemory.open} and {@link SharedMemory.fromFd}. */
@@ -43,15 +59,80 @@ export interface SharedMemoryInfo {
 const SEALS: Record<Seal, number> = { seal: 1, shrink: 2, grow: 4, write: 8 };
 const SEAL_NAMES = Object.keys(SEALS) as Seal[];
 const SHM_DIR = '/dev/shm';
+const EEXIST = -17;
+const ENOENT = -2;
+const EACCES = -13;
+const ELOOP = -40;
+/** What glibc's shm_open answers for a folder under the name (it turns EISDIR into EINVAL). */
+const EINVAL = -22;
+/** How often create() tries again when the name vanishes between two of its calls. */
+const ATTEMPTS = 8;
 
 function validateName(name: unknown): string {
   return validatePosixName(name, 255);
 }
 
-/** Maps a descriptor this call owns as shared memory: `wanted` bytes, or all of it. */
-function mapShared(fd: number, name: string | null, mode: MapMode, memoryFile: boolean, wanted?: number): SharedMemory {
+/**
+ * Maps a descriptor this call owns as shared memory: `wanted` bytes, or all of it. `info` is
+ * what fstat found of it, if the caller has it already.
+ */
+function mapShared(
+  fd: number,
+  name: string | null,
+  mode: MapMode,
+  memoryFile: boolean,
+  wanted?: number,
+  info?: SharedObjectInfo,
+  created = false,
+): SharedMemory {
+  let owner = info;
+  if (owner === undefined) {
+    try {
+      owner = infoOf(statFd(fd, name), created);
+    } catch (error) {
+      addon.closeFd(fd);
+      throw error;
+    }
+  }
   const parts = mapDescriptor(fd, name, { mode, offset: 0, wanted, grow: false, populate: false, advice: undefined });
-  return new SharedMemory(kMappingToken, parts, name, memoryFile);
+  return new SharedMemory(kMappingToken, parts, name, memoryFile, owner);
+}
+
+/**
+ * Opens `name` read-write for create(): creates it exclusively (and sets its mode exactly,
+ * whatever the umask), or, unless `exclusive`, adopts the object that exists if
+ * checkAdoptable allows it. The checks read the descriptor that was opened (shm_open with
+ * O_NOFOLLOW), so nothing can change between check and use. When the name is removed between
+ * the exclusive create and the open of the existing object, it starts again.
+ */
+function openForCreate(request: AdoptRequest, exclusive: boolean): { fd: number; found: Found; created: boolean } {
+  const { name, mode } = request;
+  for (let attempt = 1; ; attempt++) {
+    let fd = addon.openShared(name, true, true, true, mode);
+    if (fd >= 0) {
+      try {
+        const rc = addon.changeMode(fd, mode);
+        if (rc < 0) throw systemError(rc, 'fchmod', name);
+        return { fd, found: statFd(fd, name), created: true };
+      } catch (error) {
+        addon.closeFd(fd);
+        throw error;
+      }
+    }
+    if (fd !== EEXIST || exclusive) throw systemError(fd, 'shm_open', name);
+    fd = addon.openShared(name, true, false, false, 0);
+    if (fd === ENOENT && attempt < ATTEMPTS) continue;
+    if (fd === ELOOP || fd === EACCES || fd === EINVAL) refuseOrThrow(fd, `${SHM_DIR}${name}`, request);
+    if (fd < 0) throw systemError(fd, 'shm_open', name);
+    try {
+      const found = statFd(fd, name);
+      checkAdoptable(found, request);
+      return { fd, found, created: false };
+    } catch (error) {
+      addon.closeFd(fd);
+      throw error;
+    }
+  }
 }
 
 /**
@@ -68,6 +149,7 @@ export class SharedMemory extends Mapping {
   /** The object's name ('/jobs'), or null for an anonymous memory file. */
   readonly name: string | null;
   readonly #memoryFile: boolean;
+  readonly #info: SharedObjectInfo;
 
   /** @internal Use the static methods. */
   constructor(
@@ -75,10 +157,24 @@ export class SharedMemory extends Mapping {
     parts: ConstructorParameters<typeof Mapping>[1],
     name: string | null,
     memoryFile: boolean,
+    info: SharedObjectInfo,
   ) {
     super(token, parts);
     this.name = name;
     this.#memoryFile = memoryFile;
+    this.#info = info;
+  }
+
+  /**
+   * The owner, group and permission bits the object had when this handle opened it (read
+   * from the opened descriptor), and whether create() made it. After {@link SharedMemory.open}
+   * of a name another user could have planted, check `uid` before trusting the contents.
+   * @example
+   * using peer = SharedMemory.open('/jobs');
+   * if (peer.info().uid !== process.geteuid()) throw new Error('not ours');
+   */
+  info(): SharedObjectInfo {
+    return { ...this.#info };
   }
 
   /**
@@ -90,36 +186,44 @@ export class SharedMemory extends Mapping {
   }
 
   /**
-   * Creates (or, unless `exclusive`, opens) a named object of at least `size` bytes and maps it
-   * read-write. A new object holds zeros; an existing smaller one is grown.
+   * Creates (or, unless `exclusive`, opens) a named object of at least `size` bytes and maps
+   * `size` bytes of it read-write. A new object holds zeros and has exactly `mode`, whatever
+   * the umask; an existing smaller one is grown, a larger one is never shrunk.
+   *
+   * Safety: without `exclusive`, an existing object is adopted only if it is a regular file
+   * (not a symbolic link), owned by this process's user (or by `trustOwner`), and no more open
+   * to group and others than `mode`: anything else may have been planted by another user to
+   * read what this process writes. New code should pass `exclusive: true` with a random or
+   * per-user name.
    * @throws ERR_INVALID_ARG_VALUE for a bad name, ERR_OUT_OF_RANGE for a size that is not a
-   * positive integer, EEXIST with `exclusive`, EACCES without permission.
+   * positive integer, EEXIST with `exclusive`, ERR_MEMMAP_UNSAFE_OBJECT for an existing object
+   * it may not adopt, EACCES without permission.
    * @example
    * using jobs = SharedMemory.create('/jobs', 1 << 20, { exclusive: true });
    */
   static create(name: string, size: number, options?: SharedMemoryCreateOptions): SharedMemory {
     validateName(name);
     validateInteger(size, 'size', 1);
-    const opts = validateOptions(options, 'options', ['mode', 'exclusive'] as const);
+    const opts = validateOptions(options, 'options', ['mode', 'exclusive', 'trustOwner'] as const);
     const mode = opts.mode === undefined ? 0o600 : validateInteger(opts.mode, 'options.mode', 0, 0o7777);
     const exclusive = opts.exclusive === undefined ? false : validateBoolean(opts.exclusive, 'options.exclusive');
-    const fd = addon.openShared(name, true, true, exclusive, mode);
-    if (fd < 0) throw systemError(fd, 'shm_open', name);
-    const info = addon.fileInfo(fd);
-    const current = typeof info === 'number' ? 0 : info[1];
-    if (current < size) {
+    const trustOwner = validateTrustOwner(opts.trustOwner, exclusive);
+    const request = { syscall: 'shm_open', what: 'shared memory object', name, mode, trustOwner };
+    const { fd, found, created } = openForCreate(request, exclusive);
+    if (found.size < size) {
       const rc = addon.resizeFile(fd, size);
       if (rc < 0) {
         addon.closeFd(fd);
         throw systemError(rc, 'ftruncate', name);
       }
     }
-    return mapShared(fd, name, 'write', false, size);
+    return mapShared(fd, name, 'write', false, size, infoOf(found, created));
   }
 
   /**
-   * Opens an existing named object and maps all of it, read-write or `readOnly`.
-   * @throws ENOENT if there is no such object, EACCES without permission.
+   * Opens an existing named object and maps all of it, read-write or `readOnly`. A symbolic
+   * link under the name is refused (ELOOP). {@link SharedMemory.info} tells who owns it.
+   * @throws ELOOP for a symbolic link, ENOENT if there is no such object, EACCES without permission.
    * @example
    * using peer = SharedMemory.open('/jobs', { readOnly: true });
    */
@@ -160,7 +264,7 @@ export class SharedMemory extends Mapping {
       addon.closeFd(fd);
       throw systemError(rc, 'ftruncate');
     }
-    return mapShared(fd, null, 'write', true);
+    return mapShared(fd, null, 'write', true, undefined, undefined, true);
   }
 
   /**

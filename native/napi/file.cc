@@ -33,6 +33,24 @@ napi_value js_open_shared(napi_env env, napi_callback_info info) {
   return make_int(env, mm::open_shared(name.c_str(), write, create, exclusive, mode));
 }
 
+// openPath(path) -> fd | -errno: a handle for fileInfo and changeMode only (mm::open_path).
+napi_value js_open_path(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  std::string path;
+  if (!get_args(env, info, 1, argv) || !get_string(env, argv[0], &path)) return nullptr;
+  return make_int(env, mm::open_path(path.c_str()));
+}
+
+// changeMode(fd, mode) -> 0 | -errno.
+napi_value js_change_mode(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t fd = 0, mode = 0;
+  if (!get_args(env, info, 2, argv) || !get_int(env, argv[0], &fd) || !get_int(env, argv[1], &mode)) {
+    return nullptr;
+  }
+  return make_int(env, mm::change_mode(fd, mode));
+}
+
 // unlinkShared(name) -> 0 | -errno.
 napi_value js_unlink_shared(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -66,7 +84,8 @@ napi_value js_get_seals(napi_env env, napi_callback_info info) {
   return make_int(env, mm::get_seals(fd));
 }
 
-// fileInfo(fd) -> [kind, size, mode, uid] | -errno; kind 0 regular, 1 directory, 2 other.
+// fileInfo(fd) -> [kind, size, mode, uid, gid, device, inode] | -errno; kind 0 regular,
+// 1 directory, 2 other, 3 symbolic link; device and inode are bigints.
 napi_value js_file_info(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   int32_t fd = 0;
@@ -74,14 +93,19 @@ napi_value js_file_info(napi_env env, napi_callback_info info) {
   mm::FileInfo file{};
   int rc = mm::file_info(fd, &file);
   if (rc < 0) return make_int(env, rc);
-  napi_value result = nullptr, size = nullptr;
+  napi_value result = nullptr, size = nullptr, device = nullptr, inode = nullptr;
   // Sizes above 2^53 cannot be exact in a double; no file system produces them in practice.
-  if (napi_create_array_with_length(env, 4, &result) != napi_ok ||
+  if (napi_create_array_with_length(env, 7, &result) != napi_ok ||
       napi_create_double(env, static_cast<double>(file.size), &size) != napi_ok ||
+      napi_create_bigint_uint64(env, file.device, &device) != napi_ok ||
+      napi_create_bigint_uint64(env, file.inode, &inode) != napi_ok ||
       napi_set_element(env, result, 0, make_int(env, static_cast<int>(file.kind))) != napi_ok ||
       napi_set_element(env, result, 1, size) != napi_ok ||
       napi_set_element(env, result, 2, make_int(env, file.mode)) != napi_ok ||
-      napi_set_element(env, result, 3, make_int(env, file.uid)) != napi_ok) {
+      napi_set_element(env, result, 3, make_int(env, file.uid)) != napi_ok ||
+      napi_set_element(env, result, 4, make_int(env, file.gid)) != napi_ok ||
+      napi_set_element(env, result, 5, device) != napi_ok ||
+      napi_set_element(env, result, 6, inode) != napi_ok) {
     return fail(env, "could not describe the file");
   }
   return result;

@@ -13,6 +13,8 @@ napi_value js_open_file(napi_env env, napi_callback_info info);
 napi_value js_file_info(napi_env env, napi_callback_info info);
 napi_value js_open_shared(napi_env env, napi_callback_info info);
 napi_value js_unlink_shared(napi_env env, napi_callback_info info);
+napi_value js_open_path(napi_env env, napi_callback_info info);
+napi_value js_change_mode(napi_env env, napi_callback_info info);
 napi_value js_create_memory_file(napi_env env, napi_callback_info info);
 napi_value js_add_seals(napi_env env, napi_callback_info info);
 napi_value js_get_seals(napi_env env, napi_callback_info info);

@@ -137,6 +137,9 @@ napi_value js_sem_value(napi_env env, napi_callback_info info) {
   return s == nullptr ? rc : make_int(env, mm::named_sem_value(s->sem));
 }
 
+// semSize() -> sizeof(sem_t), the least a file under a semaphore's name must hold.
+napi_value js_sem_size(napi_env env, napi_callback_info) { return make_int(env, mm::named_sem_size()); }
+
 // semState(handle) -> ArrayBuffer over the semaphore's bytes, or null when their layout is
 // not known here (see mm::named_sem_state_size) or the runtime refuses external buffers.
 napi_value js_sem_state(napi_env env, napi_callback_info info) {

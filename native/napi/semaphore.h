@@ -14,6 +14,7 @@ napi_value js_sem_wait(napi_env env, napi_callback_info info);
 napi_value js_sem_try_wait(napi_env env, napi_callback_info info);
 napi_value js_sem_value(napi_env env, napi_callback_info info);
 napi_value js_sem_state(napi_env env, napi_callback_info info);
+napi_value js_sem_size(napi_env env, napi_callback_info info);
 
 }  // namespace memmap
 

@@ -10,6 +10,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdio>
+
 #include "mm.h"
 
 namespace mm {
@@ -52,10 +54,29 @@ int open_file(const char* path, bool write, bool create) {
 }
 
 int open_shared(const char* name, bool write, bool create, bool exclusive, int mode) {
-  int flags = (write ? O_RDWR : O_RDONLY) | (create ? O_CREAT : 0) | (exclusive ? O_EXCL : 0);
-  // shm_open sets O_CLOEXEC itself (shm_open(3)).
+  // shm_open sets O_CLOEXEC itself (shm_open(3)); glibc and musl add O_NOFOLLOW too, which is
+  // asked for here all the same, so that another user's symbolic link under the name is never
+  // followed whatever the C library. O_NONBLOCK: a FIFO planted under the name must not block
+  // the open (it has no effect on a regular file).
+  int flags = (write ? O_RDWR : O_RDONLY) | (create ? O_CREAT : 0) | (exclusive ? O_EXCL : 0) |
+              O_NOFOLLOW | O_NONBLOCK;
   int fd = shm_open(name, flags, static_cast<mode_t>(mode));
   return fd < 0 ? errno_result() : fd;
+}
+
+int open_path(const char* path) {
+  int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  return fd < 0 ? errno_result() : fd;
+}
+
+int change_mode(int fd, int mode) {
+  if (fchmod(fd, static_cast<mode_t>(mode)) == 0) return 0;
+  if (errno != EBADF) return errno_result();
+  // A descriptor opened with O_PATH refuses fchmod (EBADF); its /proc/self/fd entry names the
+  // same inode, whatever happened to the name since.
+  char proc[32];
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+  return chmod(proc, static_cast<mode_t>(mode)) == 0 ? 0 : errno_result();
 }
 
 int unlink_shared(const char* name) { return shm_unlink(name) == 0 ? 0 : errno_result(); }
@@ -83,10 +104,14 @@ int file_info(int fd, FileInfo* out) {
   if (fstat(fd, &st) != 0) return errno_result();
   out->kind = S_ISREG(st.st_mode)   ? FileKind::kRegular
               : S_ISDIR(st.st_mode) ? FileKind::kDirectory
+              : S_ISLNK(st.st_mode) ? FileKind::kSymlink
                                     : FileKind::kOther;
   out->size = static_cast<uint64_t>(st.st_size);
   out->mode = static_cast<uint32_t>(st.st_mode & 07777);
   out->uid = static_cast<uint32_t>(st.st_uid);
+  out->gid = static_cast<uint32_t>(st.st_gid);
+  out->device = static_cast<uint64_t>(st.st_dev);
+  out->inode = static_cast<uint64_t>(st.st_ino);
   return 0;
 }
 

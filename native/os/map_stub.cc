@@ -10,6 +10,8 @@ size_t page_size() { return 4096; }
 int open_file(const char*, bool, bool) { return -ENOSYS; }
 int open_shared(const char*, bool, bool, bool, int) { return -ENOSYS; }
 int unlink_shared(const char*) { return -ENOSYS; }
+int open_path(const char*) { return -ENOSYS; }
+int change_mode(int, int) { return -ENOSYS; }
 int create_memory_file(const char*) { return -ENOSYS; }
 int add_seals(int, int) { return -ENOSYS; }
 int get_seals(int) { return -ENOSYS; }

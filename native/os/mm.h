@@ -54,13 +54,16 @@ enum class Advice : int {
 };
 
 // What kind of file an open descriptor refers to; only regular files can be mapped.
-enum class FileKind : int { kRegular = 0, kDirectory = 1, kOther = 2 };
+enum class FileKind : int { kRegular = 0, kDirectory = 1, kOther = 2, kSymlink = 3 };
 
 struct FileInfo {
   FileKind kind;
   uint64_t size;
   uint32_t mode;  // permission bits
   uint32_t uid;  // owner
+  uint32_t gid;  // group
+  uint64_t device;  // with inode, what tells one file from another
+  uint64_t inode;
 };
 
 // The granularity of mapping offsets and protections on this system.
@@ -73,8 +76,21 @@ int open_file(const char* path, bool write, bool create);
 
 // Opens a named shared memory object (shm_open: a file under /dev/shm on Linux, the same
 // object a C program opening the same name sees). `create` makes it if missing, `exclusive`
-// fails with EEXIST if it exists, `write` opens it read-write. Returns the fd or -errno.
+// fails with EEXIST if it exists, `write` opens it read-write. A symbolic link planted under
+// the name is never followed (-ELOOP), and a FIFO never blocks the open. Returns the fd or
+// -errno.
 int open_shared(const char* name, bool write, bool create, bool exclusive, int mode);
+
+// Opens `path` as a handle for file_info and change_mode only (O_PATH | O_NOFOLLOW): the file
+// itself is not opened, so this needs no permission on it and never blocks, and a symbolic
+// link in the last component is the link itself (FileKind::kSymlink), never its target.
+// Returns the fd or -errno.
+int open_path(const char* path);
+
+// Sets the permission bits of an open file to exactly `mode`, whatever the umask was when it
+// was created (fchmod; for a descriptor from open_path, through /proc/self/fd as glibc's
+// fchmodat does). Only the file's owner (or root) may.
+int change_mode(int fd, int mode);
 
 // Removes a named shared memory object; mappings of it live on until unmapped.
 int unlink_shared(const char* name);

@@ -32,6 +32,10 @@ int named_sem_trywait(void* sem);
 // The value now, or -errno.
 int named_sem_value(void* sem);
 
+// The size of a semaphore's state (sizeof(sem_t)): a file under a semaphore's name that is
+// shorter holds no semaphore, and mapping it as one would fault.
+int named_sem_size();
+
 // The bytes of the semaphore's state in shared memory (sizeof(sem_t)), and whether their
 // layout is the one glibc uses on 64-bit machines: a 64-bit word whose low 32 bits are the
 // value (the word sem_post wakes, with a shared futex) and whose high 32 bits count the

@@ -84,6 +84,8 @@ int named_sem_value(void* sem) {
   return sem_getvalue(as_sem(sem), &value) == 0 ? value : -errno;
 }
 
+int named_sem_size() { return static_cast<int>(sizeof(sem_t)); }
+
 int named_sem_state_size() {
   static const bool known = layout_is_known();
   return known ? static_cast<int>(sizeof(sem_t)) : 0;

@@ -12,6 +12,7 @@ int named_sem_post(void*) { return -ENOSYS; }
 int named_sem_wait(void*, int64_t) { return -ENOSYS; }
 int named_sem_trywait(void*) { return -ENOSYS; }
 int named_sem_value(void*) { return -ENOSYS; }
+int named_sem_size() { return 0; }
 int named_sem_state_size() { return 0; }
 
 }  // namespace mm

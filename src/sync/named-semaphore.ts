@@ -5,6 +5,14 @@
  * @module
  */
 import { MemmapError, systemError } from '../errors.js';
+import {
+  type AdoptRequest,
+  checkAdoptable,
+  infoOf,
+  type SharedObjectInfo,
+  statFd,
+  validateTrustOwner,
+} from '../internal/ownership.js';
 import { validateBoolean, validateInteger, validateOptions, validatePosixName } from '../internal/validate.js';
 import { addon, type SemHandle } from '../native.js';
 import { futex } from './futex.js';
@@ -13,10 +21,15 @@ import { abortError, slice, spinUntil, waitingOf } from './placement.js';
 
 /** Options of {@link NamedSemaphore.create}. */
 export interface NamedSemaphoreCreateOptions {
-  /** Permission bits of a new semaphore (the umask applies, as in C). Default 0o600. */
+  /** Permission bits of a new semaphore, exactly (whatever the umask). Default 0o600. */
   mode?: number;
   /** Fail with EEXIST if the name exists, instead of opening it. Default false. */
   exclusive?: boolean;
+  /**
+   * Without `exclusive`, also adopt an existing semaphore owned by this uid (one of this
+   * process's own user is always adopted, if it is no more open than `mode`).
+   */
+  trustOwner?: number;
 }
 
 /** The largest value a POSIX semaphore holds on Linux (SEM_VALUE_MAX). */
@@ -28,11 +41,118 @@ const SLICE_MS = 1000;
 const WAITER = 1n << 32n;
 const EAGAIN = -11;
 const ETIMEDOUT = -110;
+const ENOENT = -2;
+const EEXIST = -17;
+/** How often create() and open() try again when the name changes under them. */
+const ATTEMPTS = 8;
 
-function openHandle(name: string, create: boolean, exclusive: boolean, mode: number, value: number): NamedSemaphore {
-  const handle = addon.semOpen(name, create, exclusive, mode, value);
-  if (typeof handle === 'number') throw systemError(handle, 'sem_open', name);
-  return new NamedSemaphore(kToken, handle, name);
+/** glibc and musl keep the semaphore '/NAME' as the file /dev/shm/sem.NAME. */
+function fileOf(name: string): string {
+  return `/dev/shm/sem.${name.slice(1)}`;
+}
+
+/**
+ * Opens the semaphore `name`: with `create`, makes it exclusively (and sets its mode exactly)
+ * or, unless `exclusive`, adopts an existing one that checkAdoptable allows.
+ *
+ * sem_open gives no descriptor to check, and it has no O_NOFOLLOW to ask for (glibc adds it
+ * itself). So an existing semaphore is checked through its file: opened with O_PATH |
+ * O_NOFOLLOW (no permission needed, a FIFO cannot block) and fstat'ed, then sem_open'ed,
+ * then the name is looked up again and must still be the inode checked first. That inode
+ * stays allocated while the first descriptor is open, so its number cannot be reused; for
+ * sem_open to have mapped anything else the name would have had to move away from it and
+ * back. An unlinked inode can never be linked again, and in /dev/shm (sticky, mode 1777) only
+ * its owner or root can rename it: the owner is this user or the one trusted. A semaphore
+ * this call creates exclusively cannot be swapped for the same reason, so its mode is set
+ * through its file the same way.
+ */
+function openHandle(
+  name: string,
+  create: { exclusive: boolean; value: number; request: AdoptRequest } | null,
+): NamedSemaphore {
+  const path = fileOf(name);
+  for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+    if (create !== null) {
+      const made = addon.semOpen(name, true, true, create.request.mode, create.value);
+      if (typeof made !== 'number') return created(made, name, path, create.request);
+      if (made !== EEXIST || create.exclusive) throw systemError(made, 'sem_open', name);
+    }
+    const adopted = adopt(name, path, create?.request ?? openRequest(name));
+    if (adopted !== null) return adopted;
+  }
+  throw new MemmapError(
+    'ERR_MEMMAP_UNSAFE_OBJECT',
+    `sem_open '${name}': the name kept changing while it was opened (${ATTEMPTS} times); another process is creating and removing it`,
+  );
+}
+
+/** What open() checks of an existing semaphore: only that it is one. */
+function openRequest(name: string): AdoptRequest {
+  return {
+    syscall: 'sem_open',
+    what: 'semaphore',
+    name,
+    mode: 0o777,
+    trustOwner: undefined,
+    anyOwner: true,
+    minSize: addon.semSize(),
+  };
+}
+
+/** Sets the mode of the semaphore sem_open has just created; closes it on failure. */
+function created(handle: SemHandle, name: string, path: string, request: AdoptRequest): NamedSemaphore {
+  const fd = addon.openPath(path);
+  try {
+    if (fd < 0) throw systemError(fd, 'open', path);
+    const found = statFd(fd, path);
+    // Only this user or root can have replaced what sem_open made (see above); if it is not
+    // this user's regular file any more, say so rather than change another's mode.
+    checkAdoptable(found, { ...request, mode: 0o777, trustOwner: undefined });
+    // sem_open applied the umask. Changing the mode of an O_PATH descriptor goes through
+    // /proc, so skip it when the umask took nothing away.
+    const rc = (found.mode & 0o777) === request.mode ? 0 : addon.changeMode(fd, request.mode);
+    if (rc < 0) throw systemError(rc, 'fchmod', path);
+    return new NamedSemaphore(kToken, handle, name, infoOf({ ...found, mode: request.mode }, true));
+  } catch (error) {
+    addon.semClose(handle);
+    throw error;
+  } finally {
+    if (fd >= 0) addon.closeFd(fd);
+  }
+}
+
+/**
+ * Opens the existing semaphore `name` after checking its file against `request` (for open():
+ * only that it is a regular file large enough: one too short would fault at the first post,
+ * and memmap's guard does not cover sem_open's mapping). Null when the name vanished or
+ * changed meanwhile, to try again.
+ */
+function adopt(name: string, path: string, request: AdoptRequest): NamedSemaphore | null {
+  const fd = addon.openPath(path);
+  if (fd === ENOENT && !request.anyOwner) return null;
+  if (fd < 0) throw systemError(fd, 'sem_open', name);
+  let handle: SemHandle | null = null;
+  try {
+    const found = statFd(fd, path);
+    checkAdoptable(found, request);
+    const opened = addon.semOpen(name, false, false, 0, 0);
+    if (opened === ENOENT) return null;
+    if (typeof opened === 'number') throw systemError(opened, 'sem_open', name);
+    handle = opened;
+    const again = addon.openPath(path);
+    if (again < 0) return null;
+    try {
+      const now = statFd(again, path);
+      if (now.device !== found.device || now.inode !== found.inode) return null;
+    } finally {
+      addon.closeFd(again);
+    }
+    handle = null;
+    return new NamedSemaphore(kToken, opened, name, infoOf(found, false));
+  } finally {
+    if (handle !== null) addon.semClose(handle);
+    addon.closeFd(fd);
+  }
 }
 
 const kToken = Symbol('NamedSemaphore');
@@ -56,37 +176,61 @@ export class NamedSemaphore {
   /** How many asynchronous waits of this object are registered as sleepers in the semaphore. */
   #sleepers = 0;
 
+  readonly #info: SharedObjectInfo;
+
   /** @internal Use {@link NamedSemaphore.create} or {@link NamedSemaphore.open}. */
-  constructor(token: symbol, handle: SemHandle, name: string) {
+  constructor(token: symbol, handle: SemHandle, name: string, info: SharedObjectInfo) {
     if (token !== kToken) throw new TypeError('Use NamedSemaphore.create() or NamedSemaphore.open()');
     this.#handle = handle;
     this.name = name;
+    this.#info = info;
+  }
+
+  /**
+   * The owner, group and permission bits the semaphore had when this handle opened it, and
+   * whether create() made it. After {@link NamedSemaphore.open} of a name another user could
+   * have planted, check `uid` before relying on the count.
+   * @example
+   * using ready = NamedSemaphore.open('/jobs-ready');
+   * if (ready.info().uid !== process.geteuid()) throw new Error('not ours');
+   */
+  info(): SharedObjectInfo {
+    return { ...this.#info };
   }
 
   /**
    * Opens the semaphore `name`, creating it with value `initial` if it does not exist
-   * (`initial` and `mode` apply only to a new one).
+   * (`initial` and `mode` apply only to a new one, which has exactly `mode` whatever the umask).
+   *
+   * Safety: without `exclusive`, an existing semaphore is adopted only if it is a regular file
+   * (not a symbolic link), owned by this process's user (or by `trustOwner`), and no more open
+   * to group and others than `mode`: another user may have planted it with a count of their
+   * choosing. New code should pass `exclusive: true` with a random or per-user name.
    * @throws ERR_INVALID_ARG_VALUE for a bad name; EEXIST with `exclusive` when the name exists;
-   * EACCES when its permission bits shut this user out.
+   * ERR_MEMMAP_UNSAFE_OBJECT for an existing semaphore it may not adopt; EACCES when its
+   * permission bits shut this user out.
    * @example
    * using ready = NamedSemaphore.create('/jobs-ready', 0);
    */
   static create(name: string, initial = 0, options?: NamedSemaphoreCreateOptions): NamedSemaphore {
     validatePosixName(name, NAME_MAX);
     validateInteger(initial, 'initial', 0, VALUE_MAX);
-    const opts = validateOptions(options, 'options', ['mode', 'exclusive'] as const);
+    const opts = validateOptions(options, 'options', ['mode', 'exclusive', 'trustOwner'] as const);
     const mode = opts.mode === undefined ? 0o600 : validateInteger(opts.mode, 'options.mode', 0, 0o777);
     const exclusive = opts.exclusive === undefined ? false : validateBoolean(opts.exclusive, 'options.exclusive');
-    return openHandle(name, true, exclusive, mode, initial);
+    const trustOwner = validateTrustOwner(opts.trustOwner, exclusive);
+    const request = { syscall: 'sem_open', what: 'semaphore', name, mode, trustOwner, minSize: addon.semSize() };
+    return openHandle(name, { exclusive, value: initial, request });
   }
 
   /**
-   * Opens an existing semaphore.
-   * @throws ENOENT when no semaphore has that name; EACCES.
+   * Opens an existing semaphore. {@link NamedSemaphore.info} tells who owns it.
+   * @throws ENOENT when no semaphore has that name; EACCES; ERR_MEMMAP_UNSAFE_OBJECT for a
+   * symbolic link or a file that holds no semaphore under the name.
    */
   static open(name: string): NamedSemaphore {
     validatePosixName(name, NAME_MAX);
-    return openHandle(name, false, false, 0, 0);
+    return openHandle(name, null);
   }
 
   /**
