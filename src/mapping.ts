@@ -383,8 +383,18 @@ export class Mapping implements Disposable {
     const invalidate =
       options?.invalidate === undefined ? false : validateBoolean(options.invalidate, 'options.invalidate');
     if (this.#handle === null || this.mode !== 'write') return;
-    const rc = await addon.flushAsync(this.#handle, start, length, this.#grew, invalidate ? FLUSH_INVALIDATE : 0);
-    this.#settle(rc, 'flushAsync', start + length, true);
+    const handle = this.#handle;
+    const fileEnd = this.offset - this.#delta + start + length;
+    const rc = await addon.flushAsync(handle, start, length, this.#grew, invalidate ? FLUSH_INVALIDATE : 0);
+    if (this.#handle === handle) return this.#settle(rc, 'flushAsync', start + length, true);
+    // resize(), remap() or close() came while the flush ran: it covered the mapping it was
+    // started on, which is not this one. Bytes the program cut off itself are no truncation;
+    // the native side synced the file again if its size changed meanwhile.
+    if (rc < 0) throw systemError(rc, 'msync', this.path);
+    if (this.#handle === null) return;
+    const info = addon.fileInfo(addon.fd(this.#handle));
+    if (typeof info === 'number') throw systemError(info, 'fstat', this.path);
+    if (info[1] < Math.min(fileEnd, this.offset + this.#length)) throw truncatedError('flushAsync', this.path);
   }
 
   /**
