@@ -90,6 +90,15 @@ export interface MapFileOptions {
   grow?: boolean;
   /** Create the file if it does not exist (mode `'write'` only; with a path). Default false. */
   create?: boolean;
+  /**
+   * Grow the file (with `grow`, and later with {@link Mapping.resize}) without reserving its
+   * blocks: the new part is a hole that costs no space until written, for files that are
+   * sparse on purpose. The risk: on a full file system a write into a hole cannot be stored,
+   * and the mapping faults (ERR_MEMMAP_TRUNCATED) instead of the growing call failing with
+   * ENOSPC. Default false: growing reserves the blocks (fallocate), so ENOSPC comes from the
+   * call; on a file system that cannot reserve ahead the file grows sparsely all the same.
+   */
+  sparse?: boolean;
   /** Read every page in before returning (MAP_POPULATE), so first accesses do not fault. Default false. */
   populate?: boolean;
   /** An initial access-pattern hint for the whole mapping. Default: none. */
@@ -185,6 +194,7 @@ const FILE_OPTIONS = [
   'length',
   'grow',
   'create',
+  'sparse',
   'populate',
   'advice',
   'noReserve',
@@ -226,6 +236,8 @@ export interface Parts {
   /** The mapping grew its file, whose new size flush() must make durable. */
   grew: boolean;
   anonymous: boolean;
+  /** Grow the file without reserving its blocks (mapFile's `sparse`). */
+  sparse?: boolean;
 }
 
 /**
@@ -256,6 +268,7 @@ export class Mapping implements Disposable {
   /** The file's path when it was mapped by path, otherwise null. */
   readonly path: string | null;
   readonly #anonymous: boolean;
+  readonly #sparse: boolean;
 
   /** @internal Use {@link mapFile} or {@link mapAnonymous}. */
   constructor(token: symbol, parts: Parts) {
@@ -272,6 +285,7 @@ export class Mapping implements Disposable {
     this.mode = parts.mode;
     this.path = parts.path;
     this.#anonymous = parts.anonymous;
+    this.#sparse = parts.sparse === true;
   }
 
   /** Bytes mapped. Changes only through {@link Mapping.remap}. */
@@ -623,9 +637,12 @@ export class Mapping implements Disposable {
    * Buffer or SharedArrayBuffer of it is alive, the file is mapped anew, the old Buffer is
    * detached and the old SharedArrayBuffer reads zeros. Either way, take `buffer` again after
    * a resize. The next flush() also makes the new size durable (fsync).
+   * Growing reserves the new blocks (fallocate) unless the mapping was made `sparse`, so a full
+   * file system answers ENOSPC here. All or nothing: a seal is checked first, a growth mremap
+   * cannot do (after protect() split the range) maps anew, and a failed step is undone.
    * @throws ERR_MEMMAP_UNSUPPORTED for anonymous memory and for modes other than 'write' (the
-   * file would not change); EPERM for a memory file sealed against it; ENOSPC; the errors of
-   * every call on a closed or faulted mapping.
+   * file would not change); EPERM for a memory file sealed against it; ENOSPC (the file and the
+   * mapping keep their size); the errors of every call on a closed or faulted mapping.
    * @example
    * // An append-only log: grow by a megabyte whenever it is full.
    * using log = mapFile('events.log', { mode: 'write', create: true, length: 1 << 20, grow: true });
@@ -654,31 +671,59 @@ export class Mapping implements Disposable {
     const handle = this.#handle;
     const fd = addon.fd(handle);
     const size = this.offset + newLength;
-    const setSize = () => {
-      const rc = addon.resizeFile(fd, size);
-      if (rc < 0) throw systemError(rc, 'ftruncate', this.path);
-    };
-    // The file grows before the mapping and shrinks after it, so no page of the mapping ever
-    // lies past the end of the file.
+    const before = mappableSize(fd, this.path);
     const growing = newLength > this.#length;
-    if (growing) setSize();
-    const rc = newLength > 0 ? addon.resizeRegion(handle, this.#delta + newLength) : -16;
-    if (rc === -16 /* EBUSY: views of it are alive */) {
-      const fresh = addon.remapFile(
-        handle,
+    // Whatever can refuse is asked before anything changes: a memory file sealed against the
+    // change refuses the ftruncate, which for a shrink would come after the mapping shrank.
+    const seals = addon.getSeals(fd);
+    if (seals > 0 && seals & (size < before ? SEAL_SHRINK : size > before ? SEAL_GROW : 0)) {
+      throw systemError(
+        -1 /* EPERM */,
+        'ftruncate',
+        this.path,
+        'the memory file is sealed against this change of size',
+      );
+    }
+    const remapTo = (length: number): Handle | number =>
+      addon.remapFile(
+        this.#handle as Handle,
         this.offset - this.#delta,
-        regionLength(this.#delta, newLength),
+        regionLength(this.#delta, length),
         ACCESS[this.mode],
         0,
       );
-      if (typeof fresh === 'number') throw systemError(fresh, 'mmap', this.path, MMAP_HINTS[fresh]);
-      this.#handle = fresh;
-    } else if (rc < 0) {
-      throw systemError(rc, 'mremap', this.path);
+    // The file grows before the mapping and shrinks after it, so no page of the mapping ever
+    // lies past the end of the file. A step that fails undoes the ones before it.
+    if (growing) setFileSize(fd, before, size, this.#sparse, this.path);
+    let rc = newLength > 0 ? addon.resizeRegion(handle, this.#delta + newLength) : -16;
+    let call = 'mremap';
+    // EBUSY: views of it are alive; EFAULT: protect() split the range into several kernel
+    // mappings, which mremap cannot resize at once. Both: map the file anew instead.
+    if (rc === -16 /* EBUSY */ || rc === -14 /* EFAULT */) {
+      const fresh = remapTo(newLength);
+      call = 'mmap';
+      if (typeof fresh !== 'number') this.#handle = fresh;
+      rc = typeof fresh === 'number' ? fresh : 0;
+    }
+    if (rc < 0) {
+      if (growing) addon.resizeFile(fd, before);
+      throw systemError(rc, call, this.path, MMAP_HINTS[rc]);
     }
     this.#dropViews();
+    const oldLength = this.#length;
     this.#length = newLength;
-    if (!growing) setSize();
+    if (!growing) {
+      const cut = addon.resizeFile(fd, size);
+      if (cut < 0) {
+        // The mapping shrank but the file did not: map the old length again.
+        const back = remapTo(oldLength);
+        if (typeof back !== 'number') {
+          this.#handle = back;
+          this.#length = oldLength;
+        }
+        throw systemError(cut, 'ftruncate', this.path);
+      }
+    }
     // flush() makes the new size durable along with the data.
     this.#grew = true;
   }
@@ -860,6 +905,31 @@ export function mappableSize(fd: number, path: string | null): number {
   return size;
 }
 
+const SEAL_SHRINK = 2;
+const SEAL_GROW = 4;
+
+/**
+ * @internal Sets the size of a file of `size` bytes to `newSize`. Growth reserves the new
+ * blocks (fallocate) unless `sparse`, so a full file system answers ENOSPC now rather than at
+ * a write through the mapping; where the file system cannot reserve ahead (EOPNOTSUPP) the
+ * file grows sparsely. A failed reservation sets the size back (it may have grown part-way).
+ */
+export function setFileSize(fd: number, size: number, newSize: number, sparse: boolean, path: string | null): void {
+  if (!sparse && newSize > size) {
+    const rc = addon.reserveFile(fd, size, newSize);
+    if (rc === 0) return;
+    if (rc !== -95 /* EOPNOTSUPP */) {
+      addon.resizeFile(fd, size);
+      throw systemError(rc, 'fallocate', path, rc === -28 /* ENOSPC */ ? NO_SPACE_HINT : undefined);
+    }
+  }
+  const rc = addon.resizeFile(fd, newSize);
+  if (rc < 0) throw systemError(rc, 'ftruncate', path);
+}
+
+const NO_SPACE_HINT =
+  'the file system has no room for the new size; the file keeps its size. Free some space, or map with sparse: true to grow it without reserving blocks (writes into it may then fault later)';
+
 const DESCRIPTORS_HINT =
   'close() mappings you no longer need: each keeps a file descriptor, and a forgotten one keeps it until it is garbage collected';
 const OPEN_HINTS: Record<number, string> = {
@@ -961,6 +1031,7 @@ export function mapFile(file: FileTarget, options?: MapFileOptions): Mapping {
   const wanted = opts.length === undefined ? undefined : validateInteger(opts.length, 'options.length');
   const grow = opts.grow === undefined ? false : validateBoolean(opts.grow, 'options.grow');
   const create = opts.create === undefined ? false : validateBoolean(opts.create, 'options.create');
+  const sparse = opts.sparse === undefined ? false : validateBoolean(opts.sparse, 'options.sparse');
   const populate = opts.populate === undefined ? false : validateBoolean(opts.populate, 'options.populate');
   const advice = opts.advice === undefined ? undefined : validateOneOf(opts.advice, 'options.advice', ACCESS_ADVICES);
   if ((grow || create) && mode !== 'write') {
@@ -976,7 +1047,10 @@ export function mapFile(file: FileTarget, options?: MapFileOptions): Mapping {
   }
 
   const { fd, path } = openTarget(file, mode, create);
-  return new Mapping(kCreate, mapDescriptor(fd, path, { mode, offset, wanted, grow, populate, advice, flags, hint }));
+  return new Mapping(
+    kCreate,
+    mapDescriptor(fd, path, { mode, offset, wanted, grow, populate, advice, flags, hint, sparse }),
+  );
 }
 
 /** @internal What mapDescriptor needs beyond the descriptor; already validated. */
@@ -992,6 +1066,8 @@ export interface DescriptorOptions {
   flags?: number;
   /** Where the region must start, or 0. */
   hint?: number;
+  /** Grow without reserving blocks. */
+  sparse?: boolean;
 }
 
 /**
@@ -999,7 +1075,7 @@ export interface DescriptorOptions {
  * is closed on failure. Shared by mapFile and SharedMemory.
  */
 export function mapDescriptor(fd: number, path: string | null, options: DescriptorOptions): Parts {
-  const { mode, offset, wanted, grow, populate, advice, flags = 0, hint = 0 } = options;
+  const { mode, offset, wanted, grow, populate, advice, flags = 0, hint = 0, sparse = false } = options;
   let owned = true;
   try {
     const size = mappableSize(fd, path);
@@ -1013,8 +1089,7 @@ export function mapDescriptor(fd: number, path: string | null, options: Descript
           `mapFile: range [${offset}, ${end}) lies past the end of ${path ?? 'the file'} (${size} bytes); pass grow: true to extend the file`,
         );
       }
-      const rc = addon.resizeFile(fd, end);
-      if (rc < 0) throw systemError(rc, 'ftruncate', path);
+      setFileSize(fd, size, end, sparse, path);
       grew = true;
     }
     const delta = offset % pageSize;
@@ -1035,7 +1110,7 @@ export function mapDescriptor(fd: number, path: string | null, options: Descript
         throw systemError(rc, 'madvise', path);
       }
     }
-    return { handle, delta, length, offset, mode, path, grew, anonymous: false };
+    return { handle, delta, length, offset, mode, path, grew, anonymous: false, sparse };
   } finally {
     if (owned) addon.closeFd(fd);
   }

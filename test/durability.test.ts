@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { closeSync, ftruncateSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, ftruncateSync, mkdirSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
-import { mapFile } from '../src/index.js';
-import { tempDir } from './helpers/index.js';
+import { describe, it, type TestContext } from 'node:test';
+import { mapFile, pageSize, SharedMemory } from '../src/index.js';
+import { assertThrowsCode, tempDir } from './helpers/index.js';
 
 const dir = tempDir();
 let counter = 0;
@@ -119,5 +120,135 @@ describe('flushAsync overlapping resize(), remap() and close()', () => {
       closeSync(fd);
     }
     await assert.rejects(p, { code: 'ERR_MEMMAP_TRUNCATED' });
+  });
+});
+
+/**
+ * Mounts a file system of `type` on a fresh folder for `body`, and unmounts it after; skips
+ * the test (with the reason) where mounting is not allowed.
+ */
+async function withMount(t: TestContext, type: string, options: string, body: (dir: string) => Promise<void> | void) {
+  const at = join(dir, `mnt${counter++}`);
+  mkdirSync(at);
+  try {
+    execFileSync('mount', ['-t', type, '-o', options, type, at], { stdio: 'pipe' });
+  } catch (error) {
+    t.skip(`cannot mount a ${type} here (needs root): ${String((error as Error).message).split('\n')[0]}`);
+    return;
+  }
+  try {
+    await body(at);
+  } finally {
+    execFileSync('umount', ['-l', at]);
+  }
+}
+
+describe('growing reserves the blocks, so a full file system answers ENOSPC from the call', () => {
+  it('resize() past a 1 MiB tmpfs: ENOSPC, and file and mapping are as they were', async (t) => {
+    await withMount(t, 'tmpfs', 'size=1m', (at) => {
+      const path = join(at, 'grow.bin');
+      const m = mapFile(path, { mode: 'write', create: true, length: 256 << 10, grow: true });
+      try {
+        m.buffer.write('head');
+        assertThrowsCode(() => m.resize(4 * MiB), 'ENOSPC');
+        assert.equal(m.length, 256 << 10);
+        assert.equal(statSync(path).size, 256 << 10, 'the file keeps its size');
+        assert.equal(m.faulted, false);
+        assert.equal(m.buffer.toString('latin1', 0, 4), 'head');
+        m.flush();
+        // Within the room there is, growing works.
+        m.resize(512 << 10);
+        m.buffer.write('tail', (512 << 10) - 4);
+        m.flush();
+        assert.equal(readAt(path, (512 << 10) - 4, 4).toString('latin1'), 'tail');
+      } finally {
+        m.close();
+      }
+    });
+  });
+
+  it("mapFile's grow and create past a 1 MiB tmpfs: ENOSPC, nothing mapped, the file keeps its size", async (t) => {
+    await withMount(t, 'tmpfs', 'size=1m', (at) => {
+      const path = join(at, 'created.bin');
+      assertThrowsCode(() => mapFile(path, { mode: 'write', create: true, length: 4 * MiB, grow: true }), 'ENOSPC');
+      assert.equal(statSync(path).size, 0);
+      writeFileSync(path, Buffer.alloc(100, 1));
+      assertThrowsCode(() => mapFile(path, { mode: 'write', length: 2 * MiB, grow: true }), 'ENOSPC');
+      assert.equal(statSync(path).size, 100);
+    });
+  });
+
+  it('sparse: true grows without reserving (a hole costs nothing until written)', async (t) => {
+    await withMount(t, 'tmpfs', 'size=1m', (at) => {
+      const path = join(at, 'sparse.bin');
+      using m = mapFile(path, { mode: 'write', create: true, length: 8 * MiB, grow: true, sparse: true });
+      m.resize(16 * MiB);
+      assert.equal(statSync(path).size, 16 * MiB);
+      assert.ok(statSync(path).blocks * 512 < MiB, 'no blocks reserved');
+      m.buffer.write('x', 0);
+      m.flush();
+      assert.equal(readAt(path, 0, 1).toString('latin1'), 'x');
+    });
+    assertThrowsCode(
+      () => mapFile(join(dir, 'no.bin'), { mode: 'write', sparse: 1 as unknown as boolean }),
+      'ERR_INVALID_ARG_TYPE',
+    );
+  });
+
+  it('a file system without fallocate (ramfs) grows the file sparsely all the same', async (t) => {
+    await withMount(t, 'ramfs', 'mode=700', (at) => {
+      const path = join(at, 'ram.bin');
+      using m = mapFile(path, { mode: 'write', create: true, length: pageSize, grow: true });
+      m.resize(4 * pageSize);
+      m.buffer.write('end', 4 * pageSize - 3);
+      m.flush();
+      assert.equal(statSync(path).size, 4 * pageSize);
+      assert.equal(readAt(path, 4 * pageSize - 3, 3).toString('latin1'), 'end');
+    });
+  });
+
+  it('on ext4 the grown part has its blocks allocated', () => {
+    const path = join(dir, `alloc${counter++}.bin`);
+    using m = mapFile(path, { mode: 'write', create: true, length: pageSize, grow: true });
+    m.resize(4 * MiB);
+    assert.ok(statSync(path).blocks * 512 >= 4 * MiB, `blocks: ${statSync(path).blocks}`);
+  });
+});
+
+describe('resize() that fails half-way leaves file and mapping in step', () => {
+  it('growing after a protect() of part of it (two kernel mappings): maps anew and succeeds', () => {
+    const path = patterned(4 * pageSize);
+    using m = mapFile(path, { mode: 'write' });
+    m.protect('read', { offset: 0, length: pageSize });
+    m.resize(8 * pageSize);
+    assert.equal(m.length, 8 * pageSize);
+    assert.equal(statSync(path).size, 8 * pageSize);
+    assert.equal(m.buffer[pageSize + 1], ((pageSize + 1) * 7) % 251, 'the data is kept');
+    m.buffer.write('end', 8 * pageSize - 3);
+    m.flush();
+    assert.equal(readAt(path, 8 * pageSize - 3, 3).toString('latin1'), 'end');
+  });
+
+  it('shrinking a memory file sealed against shrinking: EPERM before anything changes', () => {
+    using shm = SharedMemory.anonymous(4 * pageSize);
+    const before = shm.buffer;
+    before.write('last', 4 * pageSize - 4);
+    shm.seal('shrink');
+    assertThrowsCode(() => shm.resize(pageSize), 'EPERM');
+    assert.equal(shm.length, 4 * pageSize);
+    assert.equal(statSync(`/proc/self/fd/${shm.fd}`).size, 4 * pageSize);
+    assert.equal(before.length, 4 * pageSize, 'the Buffer was not even detached');
+    assert.equal(shm.buffer.toString('latin1', 4 * pageSize - 4), 'last');
+    // Growing is still allowed.
+    shm.resize(6 * pageSize);
+    assert.equal(shm.length, 6 * pageSize);
+  });
+
+  it('growing a memory file sealed against growing: EPERM, nothing changed', () => {
+    using shm = SharedMemory.anonymous(pageSize);
+    shm.seal('grow');
+    assertThrowsCode(() => shm.resize(2 * pageSize), 'EPERM');
+    assert.equal(shm.length, pageSize);
+    assert.equal(statSync(`/proc/self/fd/${shm.fd}`).size, pageSize);
   });
 });
