@@ -559,13 +559,18 @@ export class Mapping implements Disposable {
 
   /**
    * Which pages of a range (by default the whole mapping) are in memory now (mincore),
-   * without touching any: for a file mapping, whether each page is in the page cache.
+   * without touching any: for a file mapping, whether each page is in the page cache. One call
+   * answers for at most 2^26 pages (256 GiB of 4 KiB pages); ask about a
+   * larger range in windows of `offset` and `length`.
+   * @throws MemmapError ERR_MEMMAP_OUT_OF_RANGE for a range of more pages than that, or
+   * outside the mapping; ERR_MEMMAP_CLOSED, ERR_MEMMAP_TRUNCATED.
    * @example
    * const { resident, pages } = m.residency();
    * console.log(`${((100 * resident) / pages).toFixed(0)}% cached`);
    */
   residency(range?: RangeOptions): Residency {
     const [start, length] = this.#range(range, 'residency');
+    checkResidencyPages('residency', length, this.length);
     if (this.#handle === null || length === 0) return { pageSize, pages: 0, resident: 0, map: new Uint8Array(0) };
     const map = addon.residency(this.#handle, start, length);
     if (typeof map === 'number') throw systemError(map, 'mincore', this.path);
@@ -816,6 +821,24 @@ export class Mapping implements Disposable {
     const aligned = start - (start % pageSize);
     return [aligned, end === offset ? 0 : this.#delta + end - aligned];
   }
+}
+
+/**
+ * @internal The most pages one residency() or fileResidency() call answers for: its map is
+ * one byte a page, and 2^26 of them (64 MiB, for 256 GiB of 4 KiB pages) is already more than
+ * a caller wants at once. Beyond 2^32 a typed array cannot be made at all.
+ */
+export const RESIDENCY_MAX_PAGES = 2 ** 26;
+
+/** @internal Refuses a residency query over more than RESIDENCY_MAX_PAGES pages. */
+export function checkResidencyPages(what: string, length: number, whole: number): void {
+  const pages = Math.ceil(length / pageSize);
+  if (pages <= RESIDENCY_MAX_PAGES) return;
+  const window = RESIDENCY_MAX_PAGES * pageSize;
+  throw new MemmapError(
+    'ERR_MEMMAP_OUT_OF_RANGE',
+    `${what}: the range has ${pages} pages and one call answers for at most ${RESIDENCY_MAX_PAGES} (${window} bytes); ask in windows: { offset: k * ${window}, length: ${window} } for k = 0 to ${Math.ceil(whole / window) - 1}`,
+  );
 }
 
 /** @internal A residency answer from the addon's page map. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { evict, fileResidency, pageSize, prefetch, SharedMemory } from '../src/index.js';
@@ -192,5 +192,30 @@ describe('memmap shm', () => {
     assert.equal(runCli(['shm', 'cat', '/a/b']).status, 2);
     assert.equal(runCli(['shm']).status, 2);
     assert.equal(runCli(['shm', 'frob']).status, 2);
+  });
+});
+
+describe('memmap residency on a file larger than one residency call answers for', () => {
+  it('counts a sparse file of 256 GiB and a megabyte in windows', () => {
+    const path = join(dir, 'huge-sparse.bin');
+    const size = 2 ** 38 + MiB;
+    writeFileSync(path, '');
+    const fd = openSync(path, 'r+');
+    try {
+      ftruncateSync(fd, size);
+      writeSync(fd, Buffer.from('the end'), 0, 7, size - 10);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      const json = residencyOf(path);
+      assert.equal(json.files[0]?.pages, Math.ceil(size / pageSize));
+      assert.equal(json.resident, 1, 'the page written at the end');
+      const shown = runCli(['residency', path]);
+      assert.equal(shown.status, 0, shown.stderr);
+      assert.match(shown.stdout, / o?\]|O\]/, 'the cached page is at the right end of the picture');
+    } finally {
+      rmSync(path, { force: true });
+    }
   });
 });

@@ -75,19 +75,46 @@ function parse(command: Command, args: string[]) {
   return { json: values.json === true, recursive: values.recursive === true, paths: positionals };
 }
 
-/** Where the cached parts are: `width` characters, each standing for a stretch of pages. */
-export function picture(map: Uint8Array, width = 60): string {
-  if (map.length === 0) return '[]';
-  const cells = Math.min(width, map.length);
+/** Bytes asked about per fileResidency() call: a file of any size is counted in windows. */
+const RESIDENCY_WINDOW = 2 ** 24 * pageSize;
+
+/** What of one file is in the page cache, with a picture of where. */
+interface Cached {
+  pages: number;
+  resident: number;
+  /** `width` characters, each standing for a stretch of pages: 'O' all cached, 'o' part, ' ' none. */
+  picture: string;
+}
+
+/**
+ * Counts the cached pages of a file of `size` bytes in windows (one call answers for a
+ * bounded number of pages), adding each window's pages into the picture's cells.
+ */
+export function cachedPages(path: string, size: number, width = 60): Cached {
+  const pages = Math.ceil(size / pageSize);
+  const cells = Math.min(width, pages);
+  const cellStart = (c: number) => Math.floor((c * pages) / cells);
+  const counts = new Array<number>(cells).fill(0);
+  let resident = 0;
+  for (let offset = 0; offset < size; offset += RESIDENCY_WINDOW) {
+    const r = fileResidency(path, { offset, length: Math.min(RESIDENCY_WINDOW, size - offset) });
+    const first = offset / pageSize;
+    const last = first + r.map.length;
+    resident += r.resident;
+    for (let c = 0; c < cells; c++) {
+      const from = Math.max(cellStart(c), first);
+      const to = Math.min(cellStart(c + 1), last);
+      let n = 0;
+      for (let i = from; i < to; i++) n += r.map[i - first] as number;
+      counts[c] = (counts[c] as number) + n;
+    }
+  }
   let line = '';
   for (let c = 0; c < cells; c++) {
-    const from = Math.floor((c * map.length) / cells);
-    const to = Math.floor(((c + 1) * map.length) / cells);
-    let resident = 0;
-    for (let i = from; i < to; i++) resident += map[i] as number;
-    line += resident === 0 ? ' ' : resident === to - from ? 'O' : 'o';
+    const count = counts[c] as number;
+    line += count === 0 ? ' ' : count === cellStart(c + 1) - cellStart(c) ? 'O' : 'o';
   }
-  return `[${line}]`;
+  return { pages, resident, picture: `[${line}]` };
 }
 
 export function residency(args: string[]): number {
@@ -97,8 +124,8 @@ export function residency(args: string[]): number {
   const rows: { path: string; size: number; pages: number; resident: number; picture: string }[] = [];
   for (const path of collectFiles(options.paths, options.recursive, failures.add)) {
     try {
-      const r = fileResidency(path);
-      rows.push({ path, size: statSync(path).size, pages: r.pages, resident: r.resident, picture: picture(r.map) });
+      const size = statSync(path).size;
+      rows.push({ path, size, ...cachedPages(path, size) });
     } catch (error) {
       failures.add(path, error as Error);
     }
@@ -198,7 +225,7 @@ export function evictCommand(args: string[]): number {
   for (const path of collectFiles(options.paths, options.recursive, failures.add)) {
     try {
       evict(path);
-      const r = fileResidency(path);
+      const r = cachedPages(path, statSync(path).size);
       rows.push({ path, pages: r.pages, resident: r.resident });
     } catch (error) {
       failures.add(path, error as Error);
@@ -298,7 +325,7 @@ export function stat(args: string[]): number {
   const info = statSync(path);
   if (info.isDirectory()) throw new Error(`${path} is a directory`);
   const fs = statfsSync(path);
-  const r = fileResidency(path);
+  const r = cachedPages(path, info.size, 40);
   const allocated = info.blocks * 512;
   const fsName = FILE_SYSTEMS[fs.type] ?? `unknown (type 0x${fs.type.toString(16)})`;
   const sparse = allocated < info.size;
@@ -321,7 +348,7 @@ export function stat(args: string[]): number {
     ['path', path],
     ['size', `${formatBytes(info.size)} (${info.size.toLocaleString('en')} bytes)`],
     ['pages', `${r.pages.toLocaleString('en')} of ${formatBytes(pageSize)}`],
-    ['resident', `${r.resident.toLocaleString('en')} pages, ${percent(r.resident, r.pages)}  ${picture(r.map, 40)}`],
+    ['resident', `${r.resident.toLocaleString('en')} pages, ${percent(r.resident, r.pages)}  ${r.picture}`],
     [
       'allocated',
       `${formatBytes(allocated)}${sparse ? ' (sparse: holes read as zeros and take disk space when written)' : ''}`,
