@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -216,6 +216,53 @@ describe('memmap residency on a file larger than one residency call answers for'
       assert.match(shown.stdout, / o?\]|O\]/, 'the cached page is at the right end of the picture');
     } finally {
       rmSync(path, { force: true });
+    }
+  });
+});
+
+describe('memmap shm cat above 4 GiB', () => {
+  it('writes every byte of a sparse object of 4 GiB and a megabyte, in windows', () => {
+    const name = `/memmap-cat-big-${process.pid}`;
+    const size = 2 ** 32 + MiB;
+    SharedMemory.create(name, pageSize).close();
+    try {
+      const fd = openSync(`/dev/shm${name}`, 'r+');
+      try {
+        ftruncateSync(fd, size);
+        writeSync(fd, Buffer.from('start'), 0, 5, 10);
+        writeSync(fd, Buffer.from('the end'), 0, 7, size - 7);
+      } finally {
+        closeSync(fd);
+      }
+      // A consumer that counts the bytes and notes every one that is not zero.
+      const consumer = join(dir, 'consume.cjs');
+      writeFileSync(
+        consumer,
+        `let n = 0; const seen = []; const zero = Buffer.alloc(1 << 20);
+        process.stdin.on('data', (c) => {
+          if (!c.equals(zero.subarray(0, c.length))) for (let i = 0; i < c.length; i++) if (c[i]) seen.push([n + i, c[i]]);
+          n += c.length;
+        });
+        process.stdin.on('end', () => console.log(JSON.stringify({ n, seen })));`,
+      );
+      const node = JSON.stringify(process.execPath);
+      const out = execFileSync(
+        'sh',
+        ['-c', `${node} ${JSON.stringify(cli)} shm cat ${name} | ${node} ${JSON.stringify(consumer)}`],
+        {
+          encoding: 'utf8',
+          maxBuffer: 1 << 20,
+        },
+      );
+      const { n, seen } = JSON.parse(out) as { n: number; seen: [number, number][] };
+      assert.equal(n, size);
+      const text = (from: number, length: number) =>
+        String.fromCharCode(...seen.filter(([at]) => at >= from && at < from + length).map(([, b]) => b));
+      assert.equal(text(10, 5), 'start');
+      assert.equal(text(size - 7, 7), 'the end');
+      assert.equal(seen.length, 12);
+    } finally {
+      SharedMemory.unlink(name);
     }
   });
 });
