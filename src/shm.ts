@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { MemmapError, systemError } from './errors.js';
 import {
   validateBoolean,
@@ -179,19 +179,21 @@ export class SharedMemory extends Mapping {
     return mapShared(own, null, readOnly ? 'read' : 'write', seals >= 0);
   }
 
-  /** The named objects this user owns, with their sizes and permission bits. */
+  /**
+   * The named objects this user owns, with their sizes and permission bits: every one, also
+   * those whose permissions let nobody open them (they are looked at, not opened). A name
+   * that is not valid UTF-8 is listed with U+FFFD in place of the bytes that are not.
+   */
   static list(): SharedMemoryInfo[] {
     const found: SharedMemoryInfo[] = [];
     const uid = process.getuid?.();
-    for (const entry of readdirSync(SHM_DIR, { withFileTypes: true })) {
+    for (const entry of readdirSync(SHM_DIR, { withFileTypes: true, encoding: 'buffer' })) {
+      const name = entry.name.toString('utf8');
       // Named semaphores live beside shared memory objects as sem.NAME.
-      if (!entry.isFile() || entry.name.startsWith('sem.')) continue;
-      const fd = addon.openShared(`/${entry.name}`, false, false, false, 0);
-      if (fd < 0) continue;
-      const info = addon.fileInfo(fd);
-      addon.closeFd(fd);
-      if (typeof info === 'number' || (uid !== undefined && info[3] !== uid)) continue;
-      found.push({ name: `/${entry.name}`, size: info[1], mode: info[2] });
+      if (!entry.isFile() || name.startsWith('sem.')) continue;
+      const info = statSync(Buffer.concat([Buffer.from(`${SHM_DIR}/`), entry.name]), { throwIfNoEntry: false });
+      if (info === undefined || (uid !== undefined && info.uid !== uid)) continue;
+      found.push({ name: `/${name}`, size: info.size, mode: info.mode & 0o7777 });
     }
     return found.sort((a, b) => a.name.localeCompare(b.name));
   }

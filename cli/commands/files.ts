@@ -5,7 +5,16 @@
 import { statfsSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { evict, fileResidency, type Mapping, mapFile, pageSize } from '../../src/index.js';
-import { collectFiles, Failures, formatBytes, percent, printJson, progressBar, UsageError } from '../common.js';
+import {
+  collectFiles,
+  Failures,
+  formatBytes,
+  percent,
+  printJson,
+  progressBar,
+  UsageError,
+  withFile,
+} from '../common.js';
 
 const FILE_OPTIONS = {
   recursive: { type: 'boolean', short: 'r' },
@@ -90,7 +99,7 @@ interface Cached {
  * Counts the cached pages of a file of `size` bytes in windows (one call answers for a
  * bounded number of pages), adding each window's pages into the picture's cells.
  */
-export function cachedPages(path: string, size: number, width = 60): Cached {
+export function cachedPages(path: string | number, size: number, width = 60): Cached {
   const pages = Math.ceil(size / pageSize);
   const cells = Math.min(width, pages);
   const cellStart = (c: number) => Math.floor((c * pages) / cells);
@@ -122,12 +131,11 @@ export function residency(args: string[]): number {
   if (options === null) return 0;
   const failures = new Failures();
   const rows: { path: string; size: number; pages: number; resident: number; picture: string }[] = [];
-  for (const path of collectFiles(options.paths, options.recursive, failures.add)) {
+  for (const file of collectFiles(options.paths, options.recursive, failures.add)) {
     try {
-      const size = statSync(path).size;
-      rows.push({ path, size, ...cachedPages(path, size) });
+      rows.push(withFile(file, (target, size) => ({ path: file.path, size, ...cachedPages(target, size) })));
     } catch (error) {
-      failures.add(path, error as Error);
+      failures.add(file.path, error as Error);
     }
   }
   const pages = rows.reduce((n, r) => n + r.pages, 0);
@@ -142,6 +150,7 @@ export function residency(args: string[]): number {
       resident,
       percent: Number(percent(resident, pages).slice(0, -1)),
       pageSize,
+      failed: failures.list,
     });
   } else {
     for (const r of rows) {
@@ -178,29 +187,36 @@ export function touch(args: string[]): number {
   const options = parse('touch', args);
   if (options === null) return 0;
   const failures = new Failures();
-  const files = collectFiles(options.paths, options.recursive, failures.add)
-    .map((path) => ({ path, size: statSync(path).size }))
-    .filter((f) => f.size >= 0);
+  const files = collectFiles(options.paths, options.recursive, failures.add).flatMap((file) => {
+    try {
+      return [{ file, size: withFile(file, (_, size) => size) }];
+    } catch (error) {
+      failures.add(file.path, error as Error);
+      return [];
+    }
+  });
   const total = files.reduce((n, f) => n + f.size, 0);
   const bar = process.stderr.isTTY && !options.json && total > WINDOW ? progressBar('touch') : null;
   const started = process.hrtime.bigint();
   let done = 0;
   const touched: { path: string; bytes: number }[] = [];
-  for (const { path, size } of files) {
+  for (const { file, size } of files) {
     try {
-      for (let offset = 0; offset < size; offset += WINDOW) {
-        const m = mapFile(path, { offset, length: Math.min(WINDOW, size - offset) });
-        try {
-          touchWindow(m);
-        } finally {
-          m.close();
+      withFile(file, (target) => {
+        for (let offset = 0; offset < size; offset += WINDOW) {
+          const m = mapFile(target, { offset, length: Math.min(WINDOW, size - offset) });
+          try {
+            touchWindow(m);
+          } finally {
+            m.close();
+          }
+          done += Math.min(WINDOW, size - offset);
+          bar?.update(done, total);
         }
-        done += Math.min(WINDOW, size - offset);
-        bar?.update(done, total);
-      }
-      touched.push({ path, bytes: size });
+      });
+      touched.push({ path: file.path, bytes: size });
     } catch (error) {
-      failures.add(path, error as Error);
+      failures.add(file.path, error as Error);
     }
   }
   bar?.end();
@@ -222,13 +238,15 @@ export function evictCommand(args: string[]): number {
   if (options === null) return 0;
   const failures = new Failures();
   const rows: { path: string; pages: number; resident: number }[] = [];
-  for (const path of collectFiles(options.paths, options.recursive, failures.add)) {
+  for (const file of collectFiles(options.paths, options.recursive, failures.add)) {
     try {
-      evict(path);
-      const r = cachedPages(path, statSync(path).size);
-      rows.push({ path, pages: r.pages, resident: r.resident });
+      const r = withFile(file, (target, size) => {
+        evict(target);
+        return cachedPages(target, size);
+      });
+      rows.push({ path: file.path, pages: r.pages, resident: r.resident });
     } catch (error) {
-      failures.add(path, error as Error);
+      failures.add(file.path, error as Error);
     }
   }
   if (options.json) printJson({ files: rows });
@@ -248,16 +266,16 @@ export async function lock(args: string[]): Promise<number> {
   const failures = new Failures();
   const held: Mapping[] = [];
   const files: { path: string; bytes: number }[] = [];
-  for (const path of collectFiles(options.paths, options.recursive, failures.add)) {
+  for (const file of collectFiles(options.paths, options.recursive, failures.add)) {
     let m: Mapping | null = null;
     try {
-      m = mapFile(path);
+      m = withFile(file, (target) => mapFile(target));
       m.lock();
       held.push(m);
-      files.push({ path, bytes: m.length });
+      files.push({ path: file.path, bytes: m.length });
     } catch (error) {
       m?.close();
-      failures.add(path, error as Error);
+      failures.add(file.path, error as Error);
     }
   }
   const release = () => {
