@@ -962,10 +962,14 @@ const OPEN_HINTS: Record<number, string> = {
 
 const HUGE_PAGES = ['2MB', '1GB'] as const;
 
-/** A bit mask of NUMA node ids, each checked against the nodes this machine has. */
+/**
+ * A bit mask of NUMA node ids, each checked against the nodes this machine has. A node named
+ * twice is one bit: the bits are or-ed (added only once each), never summed into the next.
+ */
 function nodeMask(nodes: unknown, name: string): number {
   if (!Array.isArray(nodes) || nodes.length === 0) throw invalidArgType(name, 'a non-empty array of node ids', nodes);
   const known = numaNodes().map((node) => node.id);
+  const seen = new Set<number>();
   let mask = 0;
   for (const [i, node] of nodes.entries()) {
     validateInteger(node, `${name}[${i}]`, 0, 52);
@@ -976,7 +980,9 @@ function nodeMask(nodes: unknown, name: string): number {
         `is not a NUMA node of this machine, which has ${known.map((n) => `node ${n}`).join(', ')}`,
       );
     }
-    mask += 2 ** node;
+    // Node ids reach 52, past the 32 bits of JavaScript's | operator: add each bit once.
+    if (!seen.has(node)) mask += 2 ** node;
+    seen.add(node);
   }
   return mask;
 }
