@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import * as memmap from '../src/index.js';
-import { assertExitedCleanly, root, runModule } from './helpers/index.js';
+import { assertExitedCleanly, root, runModule, tempDir } from './helpers/index.js';
 
 describe('the package', () => {
   it("loads with require('memmap') from CommonJS", async () => {
@@ -32,5 +33,66 @@ describe('the package', () => {
     for (const name of Object.keys(memmap)) {
       assert.match(api, new RegExp(`^#+ .*\\b${name}\\b`, 'm'), `docs/api.md has no heading for ${name}`);
     }
+  });
+
+  it("types require('memmap') in a .cts file under module node16 (tsc accepts it)", () => {
+    const project = join(tempDir(), 'cts');
+    mkdirSync(join(project, 'node_modules'), { recursive: true });
+    symlinkSync(root, join(project, 'node_modules', 'memmap'));
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'user', private: true }));
+    writeFileSync(
+      join(project, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          module: 'node16',
+          moduleResolution: 'node16',
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+          lib: ['ES2023', 'ESNext.Disposable'],
+          types: ['node'],
+          typeRoots: [join(root, 'node_modules', '@types')],
+        },
+        files: ['user.cts', 'user.mts'],
+      }),
+    );
+    writeFileSync(
+      join(project, 'user.cts'),
+      `import memmap = require('memmap');
+import type { Mapping } from 'memmap' with { 'resolution-mode': 'import' };
+const { mapAnonymous } = require('memmap') as typeof memmap;
+const m: Mapping = memmap.mapAnonymous(memmap.pageSize);
+export = { m, other: mapAnonymous(4096) };
+`,
+    );
+    writeFileSync(
+      join(project, 'user.mts'),
+      `import { mapFile, type Mapping } from 'memmap';
+export const open = (path: string): Mapping => mapFile(path);
+`,
+    );
+    const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project], {
+      encoding: 'utf8',
+    });
+    assert.equal(tsc.status, 0, tsc.stdout + tsc.stderr);
+  });
+
+  it('ships source maps that carry their sources (the package has no src/)', () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { files: string[] };
+    assert.ok(!pkg.files.some((f) => f === 'src/' || f === 'src'), 'src/ is not shipped');
+    let maps = 0;
+    for (const folder of ['dist/src', 'dist/cli']) {
+      for (const name of readdirSync(join(root, folder), { recursive: true, encoding: 'utf8' })) {
+        if (!name.endsWith('.js.map')) continue;
+        const map = JSON.parse(readFileSync(join(root, folder, name), 'utf8')) as {
+          sources: string[];
+          sourcesContent?: (string | null)[];
+        };
+        maps++;
+        assert.equal(map.sourcesContent?.length, map.sources.length, `${folder}/${name} carries its sources`);
+        assert.ok(map.sourcesContent?.every((text) => typeof text === 'string' && text.length > 0));
+      }
+    }
+    assert.ok(maps > 10, `${maps} source maps`);
   });
 });
