@@ -48,9 +48,22 @@ function validateName(name: unknown): string {
   return validatePosixName(name, 255);
 }
 
-/** Maps a descriptor this call owns as shared memory: `wanted` bytes, or all of it. */
+/**
+ * Maps a descriptor this call owns as shared memory: `wanted` bytes, or all of it. It grows
+ * sparsely (resize() reserves nothing), as create() makes it: its pages are memory, taken as
+ * they are written, and reserving them would commit that memory at once (a memory file has
+ * no size limit to refuse it, so a large resize could bring the OOM killer instead of ENOSPC).
+ */
 function mapShared(fd: number, name: string | null, mode: MapMode, memoryFile: boolean, wanted?: number): SharedMemory {
-  const parts = mapDescriptor(fd, name, { mode, offset: 0, wanted, grow: false, populate: false, advice: undefined });
+  const parts = mapDescriptor(fd, name, {
+    mode,
+    offset: 0,
+    wanted,
+    grow: false,
+    populate: false,
+    advice: undefined,
+    sparse: true,
+  });
   return new SharedMemory(kMappingToken, parts, name, memoryFile);
 }
 

@@ -244,6 +244,13 @@ describe('resize() that fails half-way leaves file and mapping in step', () => {
     assert.equal(shm.length, 6 * pageSize);
   });
 
+  it('shared memory grows sparsely, as create() makes it: no memory is committed by resize()', () => {
+    using shm = SharedMemory.anonymous(pageSize);
+    shm.resize(64 * MiB);
+    assert.equal(shm.length, 64 * MiB);
+    assert.ok(statSync(`/proc/self/fd/${shm.fd}`).blocks * 512 < MiB, 'nothing reserved');
+  });
+
   it('growing a memory file sealed against growing: EPERM, nothing changed', () => {
     using shm = SharedMemory.anonymous(pageSize);
     shm.seal('grow');
