@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -94,5 +94,40 @@ export const open = (path: string): Mapping => mapFile(path);
       }
     }
     assert.ok(maps > 10, `${maps} source maps`);
+  });
+
+  it("native/os compiles against musl's headers, which lack sem_clockwait", (t) => {
+    const musl = '/usr/include/x86_64-linux-musl';
+    const gcc = spawnSync('g++', ['-dumpversion'], { encoding: 'utf8' });
+    if (process.arch !== 'x64' || !existsSync(musl) || gcc.status !== 0) {
+      t.skip('needs g++ and musl headers for x86_64 (Debian: apt-get install musl-dev)');
+      return;
+    }
+    const version = gcc.stdout.trim();
+    // libstdc++'s own headers with musl's C headers (and the kernel's, which musl does not
+    // carry) in place of glibc's: a syntax check, as a musl tool chain would see the code.
+    const flags = [
+      '-std=c++17',
+      '-fsyntax-only',
+      '-nostdinc',
+      '-isystem',
+      `/usr/include/c++/${version}`,
+      '-isystem',
+      `/usr/include/x86_64-linux-gnu/c++/${version}`,
+      '-isystem',
+      `/usr/lib/gcc/x86_64-linux-gnu/${version}/include`,
+      '-isystem',
+      musl,
+      '-idirafter',
+      '/usr/include',
+      '-idirafter',
+      '/usr/include/x86_64-linux-gnu',
+      '-D_GNU_SOURCE',
+      '-D__GLIBC_PREREQ(a,b)=0',
+    ];
+    for (const file of ['map_linux.cc', 'guard_linux.cc', 'futex_linux.cc', 'sem_linux.cc', 'bytesum.cc']) {
+      const result = spawnSync('g++', [...flags, join(root, 'native', 'os', file)], { encoding: 'utf8' });
+      assert.equal(result.status, 0, `${file}: ${result.stderr}`);
+    }
   });
 });
