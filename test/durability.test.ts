@@ -1,10 +1,19 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { closeSync, ftruncateSync, mkdirSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import {
+  closeSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { mapFile, pageSize, SharedMemory } from '../src/index.js';
-import { assertThrowsCode, tempDir } from './helpers/index.js';
+import { assertThrowsCode, entry, tempDir } from './helpers/index.js';
 
 const dir = tempDir();
 let counter = 0;
@@ -93,6 +102,54 @@ describe('flushAsync overlapping resize(), remap() and close()', () => {
       assert.equal(readAt(path, 4096 * 5, 1)[0], 3);
       assert.equal(readAt(path, 4096 * 5 + 1, 1)[0], ((4096 * 5 + 1) * 7) % 251);
     }
+  });
+
+  it('the size a resize() set while the flush ran is synced before the promise resolves (seen with strace)', (t) => {
+    const probe = spawnSync('strace', ['-V'], { encoding: 'utf8' });
+    if (probe.status !== 0) {
+      t.skip('strace is not installed');
+      return;
+    }
+    const path = patterned(16 * MiB);
+    const log = join(dir, `strace${counter++}.log`);
+    const source = `
+      const { mapFile } = await import(process.env.MEMMAP);
+      const m = mapFile(${JSON.stringify(path)}, { mode: 'write' });
+      const b = m.buffer;
+      for (let i = 0; i < b.length; i += 4096) b[i] = 6;
+      const p = m.flushAsync();
+      m.resize(${24 * MiB});
+      m.close();
+      await p;
+      process.stdout.write('resolved');`;
+    const child = spawnSync(
+      'strace',
+      [
+        '-f',
+        '-qq',
+        '-e',
+        'trace=fallocate,ftruncate,fsync',
+        '-o',
+        log,
+        process.execPath,
+        '--input-type=module',
+        '-e',
+        source,
+      ],
+      { encoding: 'utf8', env: { ...process.env, MEMMAP: entry } },
+    );
+    assert.equal(child.status, 0, child.stderr);
+    assert.equal(child.stdout, 'resolved');
+    const calls = readFileSync(log, 'utf8')
+      .split('\n')
+      .filter((line) => /fallocate\(|ftruncate\(|fsync\(/.test(line) && !/unfinished/.test(line));
+    // Growing reserves the blocks: fallocate from the old end to the new one.
+    const grown = calls.findIndex((line) => line.includes('fallocate(') && line.includes(String(8 * MiB)));
+    assert.ok(grown >= 0, calls.join('\n'));
+    assert.ok(
+      calls.slice(grown + 1).some((line) => /fsync\(\d+\) += 0/.test(line) || /fsync resumed.*= 0/.test(line)),
+      `an fsync after the file grew:\n${calls.join('\n')}`,
+    );
   });
 
   it('remap() while it runs: resolves, and the remapped mapping is untouched', async () => {
