@@ -2,8 +2,8 @@
  * What the subcommands of the `memmap` command share: usage errors, number formatting, the
  * progress bar, walking the FILE arguments, and reporting per-file failures.
  */
-import { type Dirent, readdirSync, type Stats, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, type Dirent, fstatSync, openSync, readdirSync, type Stats, statSync } from 'node:fs';
+import { sep } from 'node:path';
 
 /** A mistake in the command line: exit code 2. */
 export class UsageError extends Error {}
@@ -43,50 +43,103 @@ export function progressBar(label: string): { update(done: number, total: number
   };
 }
 
+/** A regular file the FILE arguments reach. */
+export interface FoundFile {
+  /** The path as shown and printed; bytes that are not UTF-8 appear as \xNN. */
+  path: string;
+  /** What opens it: the path itself, or its bytes when they are not valid UTF-8. */
+  target: string | Buffer;
+}
+
+/** A path as bytes, shown as a string: itself if it is UTF-8, else with \xNN for other bytes. */
+function shown(path: Buffer): string | null {
+  const text = path.toString('utf8');
+  if (Buffer.from(text, 'utf8').equals(path)) return null;
+  let out = '';
+  for (const byte of path)
+    out += byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`;
+  return out;
+}
+
 /**
  * The regular files the FILE arguments name: a directory is walked when `recursive`, and is an
  * error otherwise. Symbolic links to directories are not followed (no loops); links to files
- * are. Problems go to `failed` and the walk goes on.
+ * are. Names are read as bytes, so that a name which is not valid UTF-8 is reached too.
+ * Problems (a symbolic link loop, a folder that cannot be read) go to `failed`, entry by
+ * entry, and the walk goes on.
  */
 export function collectFiles(
   paths: string[],
   recursive: boolean,
   failed: (path: string, error: Error) => void,
-): string[] {
-  const files: string[] = [];
-  const visit = (path: string, top: boolean) => {
+): FoundFile[] {
+  const files: FoundFile[] = [];
+  const found = (path: string | Buffer): FoundFile => {
+    if (typeof path === 'string') return { path, target: path };
+    const odd = shown(path);
+    return odd === null ? { path: path.toString('utf8'), target: path.toString('utf8') } : { path: odd, target: path };
+  };
+  const visit = (path: string | Buffer, top: boolean) => {
+    const file = found(path);
     let info: Stats;
     try {
-      info = statSync(path);
+      info = statSync(file.target);
     } catch (error) {
-      failed(path, error as Error);
+      failed(file.path, error as Error);
       return;
     }
     if (info.isDirectory()) {
       if (!recursive) {
-        failed(path, new Error(`${path} is a directory (use -r to walk it)`));
+        failed(file.path, new Error(`${file.path} is a directory (use -r to walk it)`));
         return;
       }
-      let entries: Dirent[];
+      let entries: Dirent<Buffer>[];
       try {
-        entries = readdirSync(path, { withFileTypes: true });
+        entries = readdirSync(file.target, { withFileTypes: true, encoding: 'buffer' });
       } catch (error) {
-        failed(path, error as Error);
+        failed(file.path, error as Error);
         return;
       }
-      for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-        // Links to files are followed; links to directories are not, so a walk cannot loop.
-        if (entry.isSymbolicLink() && !statSync(join(path, entry.name), { throwIfNoEntry: false })?.isFile()) continue;
-        visit(join(path, entry.name), false);
+      const base = typeof path === 'string' ? Buffer.from(path) : path;
+      for (const entry of entries.sort((a, b) => Buffer.compare(a.name, b.name))) {
+        const child = Buffer.concat([base, Buffer.from(sep), entry.name]);
+        if (entry.isSymbolicLink()) {
+          // Links to files are followed; links to directories are not, so a walk cannot loop.
+          // A link that leads nowhere is passed over; one that cannot be followed (a loop,
+          // an unreadable folder on its way) is reported.
+          let target: Stats | undefined;
+          try {
+            target = statSync(child, { throwIfNoEntry: false });
+          } catch (error) {
+            failed(found(child).path, error as Error);
+            continue;
+          }
+          if (!target?.isFile()) continue;
+        }
+        visit(child, false);
       }
     } else if (info.isFile()) {
-      files.push(path);
+      files.push(file);
     } else if (top) {
-      failed(path, new Error(`${path} is not a regular file`));
+      failed(file.path, new Error(`${file.path} is not a regular file`));
     }
   };
   for (const path of paths) visit(path, true);
   return files;
+}
+
+/**
+ * Runs `body` on what opens a found file: its path, or for a name that is not valid UTF-8 a
+ * descriptor opened here (memmap takes paths as strings) and closed afterwards.
+ */
+export function withFile<T>(file: FoundFile, body: (target: string | number, size: number) => T): T {
+  if (typeof file.target === 'string') return body(file.target, statSync(file.target).size);
+  const fd = openSync(file.target, 'r');
+  try {
+    return body(fd, fstatSync(fd).size);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Collects per-file failures: printed as they happen, and the exit code at the end. */

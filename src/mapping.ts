@@ -90,6 +90,15 @@ export interface MapFileOptions {
   grow?: boolean;
   /** Create the file if it does not exist (mode `'write'` only; with a path). Default false. */
   create?: boolean;
+  /**
+   * Grow the file (with `grow`, and later with {@link Mapping.resize}) without reserving its
+   * blocks: the new part is a hole that costs no space until written, for files that are
+   * sparse on purpose. The risk: on a full file system a write into a hole cannot be stored,
+   * and the mapping faults (ERR_MEMMAP_TRUNCATED) instead of the growing call failing with
+   * ENOSPC. Default false: growing reserves the blocks (fallocate), so ENOSPC comes from the
+   * call; on a file system that cannot reserve ahead the file grows sparsely all the same.
+   */
+  sparse?: boolean;
   /** Read every page in before returning (MAP_POPULATE), so first accesses do not fault. Default false. */
   populate?: boolean;
   /** An initial access-pattern hint for the whole mapping. Default: none. */
@@ -185,6 +194,7 @@ const FILE_OPTIONS = [
   'length',
   'grow',
   'create',
+  'sparse',
   'populate',
   'advice',
   'noReserve',
@@ -228,6 +238,8 @@ export interface Parts {
   anonymous: boolean;
   /** The flags it was mapped with (FLAG_*), which remap() and resize() map with again. */
   flags: number;
+  /** Grow the file without reserving its blocks (mapFile's `sparse`). */
+  sparse?: boolean;
 }
 
 /**
@@ -261,6 +273,7 @@ export class Mapping implements Disposable {
   /** The file's path when it was mapped by path, otherwise null. */
   readonly path: string | null;
   readonly #anonymous: boolean;
+  readonly #sparse: boolean;
 
   /** @internal Use {@link mapFile} or {@link mapAnonymous}. */
   constructor(token: symbol, parts: Parts) {
@@ -279,6 +292,7 @@ export class Mapping implements Disposable {
     this.#anonymous = parts.anonymous;
     this.#flags = parts.flags;
     this.#epoch = faultEpoch();
+    this.#sparse = parts.sparse === true;
   }
 
   /** Bytes mapped. Changes only through {@link Mapping.remap}. */
@@ -406,8 +420,18 @@ export class Mapping implements Disposable {
     const invalidate =
       options?.invalidate === undefined ? false : validateBoolean(options.invalidate, 'options.invalidate');
     if (this.#handle === null || this.mode !== 'write') return;
-    const rc = await addon.flushAsync(this.#handle, start, length, this.#grew, invalidate ? FLUSH_INVALIDATE : 0);
-    this.#settle(rc, 'flushAsync', start + length, true);
+    const handle = this.#handle;
+    const fileEnd = this.offset - this.#delta + start + length;
+    const rc = await addon.flushAsync(handle, start, length, this.#grew, invalidate ? FLUSH_INVALIDATE : 0);
+    if (this.#handle === handle) return this.#settle(rc, 'flushAsync', start + length, true);
+    // resize(), remap() or close() came while the flush ran: it covered the mapping it was
+    // started on, which is not this one. Bytes the program cut off itself are no truncation;
+    // the native side synced the file again if its size changed meanwhile.
+    if (rc < 0) throw systemError(rc, 'msync', this.path);
+    if (this.#handle === null) return;
+    const info = addon.fileInfo(addon.fd(this.#handle));
+    if (typeof info === 'number') throw systemError(info, 'fstat', this.path);
+    if (info[1] < Math.min(fileEnd, this.offset + this.#length)) throw truncatedError('flushAsync', this.path);
   }
 
   /**
@@ -558,13 +582,18 @@ export class Mapping implements Disposable {
 
   /**
    * Which pages of a range (by default the whole mapping) are in memory now (mincore),
-   * without touching any: for a file mapping, whether each page is in the page cache.
+   * without touching any: for a file mapping, whether each page is in the page cache. One call
+   * answers for at most 2^26 pages (256 GiB of 4 KiB pages); ask about a
+   * larger range in windows of `offset` and `length`.
+   * @throws MemmapError ERR_MEMMAP_OUT_OF_RANGE for a range of more pages than that, or
+   * outside the mapping; ERR_MEMMAP_CLOSED, ERR_MEMMAP_TRUNCATED.
    * @example
    * const { resident, pages } = m.residency();
    * console.log(`${((100 * resident) / pages).toFixed(0)}% cached`);
    */
   residency(range?: RangeOptions): Residency {
     const [start, length] = this.#range(range, 'residency');
+    checkResidencyPages('residency', length, this.length);
     if (this.#handle === null || length === 0) return { pageSize, pages: 0, resident: 0, map: new Uint8Array(0) };
     const map = addon.residency(this.#handle, start, length);
     if (typeof map === 'number') throw systemError(map, 'mincore', this.path);
@@ -625,12 +654,9 @@ export class Mapping implements Disposable {
     );
     if (typeof handle === 'number') throw systemError(handle, 'mmap', this.path, mapHint(handle, this.#flags, 0));
     this.#dropViews();
-    // The old range may be a stand-in under the detached Buffer, given back at the next turn.
-    retireLater(old);
-    this.#handle = handle;
+    this.#adopt(handle, old);
     this.#length = length;
     this.#fault = null;
-    this.#epoch = faultEpoch();
   }
 
   /**
@@ -640,9 +666,12 @@ export class Mapping implements Disposable {
    * Buffer or SharedArrayBuffer of it is alive, the file is mapped anew, the old Buffer is
    * detached and the old SharedArrayBuffer reads zeros. Either way, take `buffer` again after
    * a resize. The next flush() also makes the new size durable (fsync).
+   * Growing reserves the new blocks (fallocate) unless the mapping was made `sparse`, so a full
+   * file system answers ENOSPC here. All or nothing: a seal is checked first, a growth mremap
+   * cannot do (after protect() split the range) maps anew, and a failed step is undone.
    * @throws ERR_MEMMAP_UNSUPPORTED for anonymous memory and for modes other than 'write' (the
-   * file would not change); EPERM for a memory file sealed against it; ENOSPC; the errors of
-   * every call on a closed or faulted mapping.
+   * file would not change); EPERM for a memory file sealed against it; ENOSPC (the file and the
+   * mapping keep their size); the errors of every call on a closed or faulted mapping.
    * @example
    * // An append-only log: grow by a megabyte whenever it is full.
    * using log = mapFile('events.log', { mode: 'write', create: true, length: 1 << 20, grow: true });
@@ -671,33 +700,59 @@ export class Mapping implements Disposable {
     const handle = this.#handle;
     const fd = addon.fd(handle);
     const size = this.offset + newLength;
-    const setSize = () => {
-      const rc = addon.resizeFile(fd, size);
-      if (rc < 0) throw systemError(rc, 'ftruncate', this.path);
-    };
-    // The file grows before the mapping and shrinks after it, so no page of the mapping ever
-    // lies past the end of the file.
+    const before = mappableSize(fd, this.path);
     const growing = newLength > this.#length;
-    if (growing) setSize();
-    const rc = newLength > 0 ? addon.resizeRegion(handle, this.#delta + newLength) : -16;
-    if (rc === -16 /* EBUSY: views of it are alive */) {
-      const fresh = addon.remapFile(
-        handle,
+    // Whatever can refuse is asked before anything changes: a memory file sealed against the
+    // change refuses the ftruncate, which for a shrink would come after the mapping shrank.
+    const seals = addon.getSeals(fd);
+    if (seals > 0 && seals & (size < before ? SEAL_SHRINK : size > before ? SEAL_GROW : 0)) {
+      throw systemError(
+        -1 /* EPERM */,
+        'ftruncate',
+        this.path,
+        'the memory file is sealed against this change of size',
+      );
+    }
+    const remapTo = (length: number): Handle | number =>
+      addon.remapFile(
+        this.#handle as Handle,
         this.offset - this.#delta,
-        regionLength(this.#delta, newLength),
+        regionLength(this.#delta, length),
         ACCESS[this.mode],
         this.#flags,
       );
-      if (typeof fresh === 'number') throw systemError(fresh, 'mmap', this.path, mapHint(fresh, this.#flags, 0));
-      this.#handle = fresh;
-      this.#epoch = faultEpoch();
-      retireLater(handle);
-    } else if (rc < 0) {
-      throw systemError(rc, 'mremap', this.path);
+    // The file grows before the mapping and shrinks after it, so no page of the mapping ever
+    // lies past the end of the file. A step that fails undoes the ones before it.
+    if (growing) setFileSize(fd, before, size, this.#sparse, this.path);
+    let rc = newLength > 0 ? addon.resizeRegion(handle, this.#delta + newLength) : -16;
+    let call = 'mremap';
+    // EBUSY: views of it are alive; EFAULT: protect() split the range into several kernel
+    // mappings, which mremap cannot resize at once. Both: map the file anew instead.
+    if (rc === -16 /* EBUSY */ || rc === -14 /* EFAULT */) {
+      const fresh = remapTo(newLength);
+      call = 'mmap';
+      if (typeof fresh !== 'number') this.#adopt(fresh, handle);
+      rc = typeof fresh === 'number' ? fresh : 0;
+    }
+    if (rc < 0) {
+      if (growing) addon.resizeFile(fd, before);
+      throw systemError(rc, call, this.path, call === 'mmap' ? mapHint(rc, this.#flags, 0) : MMAP_HINTS[rc]);
     }
     this.#dropViews();
+    const oldLength = this.#length;
     this.#length = newLength;
-    if (!growing) setSize();
+    if (!growing) {
+      const cut = addon.resizeFile(fd, size);
+      if (cut < 0) {
+        // The mapping shrank but the file did not: map the old length again.
+        const back = remapTo(oldLength);
+        if (typeof back !== 'number') {
+          this.#adopt(back, this.#handle as Handle);
+          this.#length = oldLength;
+        }
+        throw systemError(cut, 'ftruncate', this.path);
+      }
+    }
     // flush() makes the new size durable along with the data.
     this.#grew = true;
   }
@@ -732,6 +787,16 @@ export class Mapping implements Disposable {
   /** Same as {@link Mapping.close}, for `using`. */
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  /**
+   * Makes `fresh` (a region mapped anew) the mapping's own; `old`, whose range may be a
+   * stand-in under a detached Buffer, is given back at the next turn of the event loop.
+   */
+  #adopt(fresh: Handle, old: Handle): void {
+    this.#handle = fresh;
+    this.#epoch = faultEpoch();
+    retireLater(old);
   }
 
   #dropViews(): void {
@@ -790,6 +855,24 @@ export class Mapping implements Disposable {
     const aligned = start - (start % pageSize);
     return [aligned, end === offset ? 0 : this.#delta + end - aligned];
   }
+}
+
+/**
+ * @internal The most pages one residency() or fileResidency() call answers for: its map is
+ * one byte a page, and 2^26 of them (64 MiB, for 256 GiB of 4 KiB pages) is already more than
+ * a caller wants at once. Beyond 2^32 a typed array cannot be made at all.
+ */
+export const RESIDENCY_MAX_PAGES = 2 ** 26;
+
+/** @internal Refuses a residency query over more than RESIDENCY_MAX_PAGES pages. */
+export function checkResidencyPages(what: string, length: number, whole: number): void {
+  const pages = Math.ceil(length / pageSize);
+  if (pages <= RESIDENCY_MAX_PAGES) return;
+  const window = RESIDENCY_MAX_PAGES * pageSize;
+  throw new MemmapError(
+    'ERR_MEMMAP_OUT_OF_RANGE',
+    `${what}: the range has ${pages} pages and one call answers for at most ${RESIDENCY_MAX_PAGES} (${window} bytes); ask in windows: { offset: k * ${window}, length: ${window} } for k = 0 to ${Math.ceil(whole / window) - 1}`,
+  );
 }
 
 /** @internal A residency answer from the addon's page map. */
@@ -912,6 +995,31 @@ export function mappableSize(fd: number, path: string | null): number {
   return size;
 }
 
+const SEAL_SHRINK = 2;
+const SEAL_GROW = 4;
+
+/**
+ * @internal Sets the size of a file of `size` bytes to `newSize`. Growth reserves the new
+ * blocks (fallocate) unless `sparse`, so a full file system answers ENOSPC now rather than at
+ * a write through the mapping; where the file system cannot reserve ahead (EOPNOTSUPP) the
+ * file grows sparsely. A failed reservation sets the size back (it may have grown part-way).
+ */
+export function setFileSize(fd: number, size: number, newSize: number, sparse: boolean, path: string | null): void {
+  if (!sparse && newSize > size) {
+    const rc = addon.reserveFile(fd, size, newSize);
+    if (rc === 0) return;
+    if (rc !== -95 /* EOPNOTSUPP */) {
+      addon.resizeFile(fd, size);
+      throw systemError(rc, 'fallocate', path, rc === -28 /* ENOSPC */ ? NO_SPACE_HINT : undefined);
+    }
+  }
+  const rc = addon.resizeFile(fd, newSize);
+  if (rc < 0) throw systemError(rc, 'ftruncate', path);
+}
+
+const NO_SPACE_HINT =
+  'the file system has no room for the new size; the file keeps its size. Free some space, or map with sparse: true to grow it without reserving blocks (writes into it may then fault later)';
+
 const DESCRIPTORS_HINT =
   'close() mappings you no longer need: each keeps a file descriptor, and a forgotten one keeps it until it is garbage collected';
 const OPEN_HINTS: Record<number, string> = {
@@ -921,10 +1029,14 @@ const OPEN_HINTS: Record<number, string> = {
 
 const HUGE_PAGES = ['2MB', '1GB'] as const;
 
-/** A bit mask of NUMA node ids, each checked against the nodes this machine has. */
+/**
+ * A bit mask of NUMA node ids, each checked against the nodes this machine has. A node named
+ * twice is one bit: the bits are or-ed (added only once each), never summed into the next.
+ */
 function nodeMask(nodes: unknown, name: string): number {
   if (!Array.isArray(nodes) || nodes.length === 0) throw invalidArgType(name, 'a non-empty array of node ids', nodes);
   const known = numaNodes().map((node) => node.id);
+  const seen = new Set<number>();
   let mask = 0;
   for (const [i, node] of nodes.entries()) {
     validateInteger(node, `${name}[${i}]`, 0, 52);
@@ -935,7 +1047,9 @@ function nodeMask(nodes: unknown, name: string): number {
         `is not a NUMA node of this machine, which has ${known.map((n) => `node ${n}`).join(', ')}`,
       );
     }
-    mask += 2 ** node;
+    // Node ids reach 52, past the 32 bits of JavaScript's | operator: add each bit once.
+    if (!seen.has(node)) mask += 2 ** node;
+    seen.add(node);
   }
   return mask;
 }
@@ -1019,6 +1133,7 @@ export function mapFile(file: FileTarget, options?: MapFileOptions): Mapping {
   const wanted = opts.length === undefined ? undefined : validateInteger(opts.length, 'options.length');
   const grow = opts.grow === undefined ? false : validateBoolean(opts.grow, 'options.grow');
   const create = opts.create === undefined ? false : validateBoolean(opts.create, 'options.create');
+  const sparse = opts.sparse === undefined ? false : validateBoolean(opts.sparse, 'options.sparse');
   const populate = opts.populate === undefined ? false : validateBoolean(opts.populate, 'options.populate');
   const advice = opts.advice === undefined ? undefined : validateOneOf(opts.advice, 'options.advice', ACCESS_ADVICES);
   if ((grow || create) && mode !== 'write') {
@@ -1034,7 +1149,10 @@ export function mapFile(file: FileTarget, options?: MapFileOptions): Mapping {
   }
 
   const { fd, path } = openTarget(file, mode, create);
-  return new Mapping(kCreate, mapDescriptor(fd, path, { mode, offset, wanted, grow, populate, advice, flags, hint }));
+  return new Mapping(
+    kCreate,
+    mapDescriptor(fd, path, { mode, offset, wanted, grow, populate, advice, flags, hint, sparse }),
+  );
 }
 
 /** @internal What mapDescriptor needs beyond the descriptor; already validated. */
@@ -1050,6 +1168,8 @@ export interface DescriptorOptions {
   flags?: number;
   /** Where the region must start, or 0. */
   hint?: number;
+  /** Grow without reserving blocks. */
+  sparse?: boolean;
 }
 
 /**
@@ -1057,7 +1177,7 @@ export interface DescriptorOptions {
  * is closed on failure. Shared by mapFile and SharedMemory.
  */
 export function mapDescriptor(fd: number, path: string | null, options: DescriptorOptions): Parts {
-  const { mode, offset, wanted, grow, populate, advice, flags = 0, hint = 0 } = options;
+  const { mode, offset, wanted, grow, populate, advice, flags = 0, hint = 0, sparse = false } = options;
   let owned = true;
   try {
     const size = mappableSize(fd, path);
@@ -1071,8 +1191,7 @@ export function mapDescriptor(fd: number, path: string | null, options: Descript
           `mapFile: range [${offset}, ${end}) lies past the end of ${path ?? 'the file'} (${size} bytes); pass grow: true to extend the file`,
         );
       }
-      const rc = addon.resizeFile(fd, end);
-      if (rc < 0) throw systemError(rc, 'ftruncate', path);
+      setFileSize(fd, size, end, sparse, path);
       grew = true;
     }
     const delta = offset % pageSize;
@@ -1094,7 +1213,7 @@ export function mapDescriptor(fd: number, path: string | null, options: Descript
       }
     }
     const mapped = flags | (populate ? FLAG_POPULATE : 0);
-    return { handle, delta, length, offset, mode, path, grew, anonymous: false, flags: mapped };
+    return { handle, delta, length, offset, mode, path, grew, anonymous: false, sparse, flags: mapped };
   } finally {
     if (owned) addon.closeFd(fd);
   }

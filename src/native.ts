@@ -69,6 +69,7 @@ export interface Addon {
   addSeals(fd: number, seals: number): number;
   getSeals(fd: number): number;
   resizeFile(fd: number, size: number): number;
+  reserveFile(fd: number, size: number, newSize: number): number;
   closeFd(fd: number): number;
   dupFd(fd: number): number;
   waiterInit(dispatch: (id: number, status: number) => void): void;

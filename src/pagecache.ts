@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { MemmapError, systemError } from './errors.js';
 import { validateInteger, validateOptions } from './internal/validate.js';
 import {
+  checkResidencyPages,
   type FileTarget,
   mappableSize,
   openTarget,
@@ -58,13 +59,16 @@ function withFileRange<T>(
 /**
  * Which pages of a file (or of a range of it) are in the page cache, without reading any of
  * them: the same answer as `vmtouch` or `fincore`. The file is mapped for a moment and
- * unmapped; nothing is faulted in.
- * @throws ENOENT, EACCES, EISDIR as mapFile does; ERR_MEMMAP_OUT_OF_RANGE past the end.
+ * unmapped; nothing is faulted in. One call answers for at most 2^26 pages (256 GiB of 4
+ * KiB pages); ask about a larger file in windows of `offset` and `length`.
+ * @throws ENOENT, EACCES, EISDIR as mapFile does; ERR_MEMMAP_OUT_OF_RANGE past the end, or for
+ * a range of more than 2^26 pages.
  * @example
  * const { resident, pages } = fileResidency('big.db');
  */
 export function fileResidency(file: FileTarget, range?: RangeOptions): Residency {
   return withFileRange(file, range, 'fileResidency', (fd, offset, length, path) => {
+    checkResidencyPages('fileResidency', length, mappableSize(fd, path));
     const map = addon.fileResidency(fd, offset, length);
     if (typeof map === 'number') throw systemError(map, 'mincore', path);
     return residencyOf(map);

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { MemmapError, systemError } from './errors.js';
 import {
   type AdoptRequest,
@@ -74,7 +74,10 @@ function validateName(name: unknown): string {
 
 /**
  * Maps a descriptor this call owns as shared memory: `wanted` bytes, or all of it. `info` is
- * what fstat found of it, if the caller has it already.
+ * what fstat found of it, if the caller has it already. It grows sparsely (resize() reserves
+ * nothing), as create() makes it: its pages are memory, taken as they are written, and
+ * reserving them would commit that memory at once (a memory file has no size limit to refuse
+ * it, so a large resize could bring the OOM killer instead of ENOSPC).
  */
 function mapShared(
   fd: number,
@@ -94,7 +97,15 @@ function mapShared(
       throw error;
     }
   }
-  const parts = mapDescriptor(fd, name, { mode, offset: 0, wanted, grow: false, populate: false, advice: undefined });
+  const parts = mapDescriptor(fd, name, {
+    mode,
+    offset: 0,
+    wanted,
+    grow: false,
+    populate: false,
+    advice: undefined,
+    sparse: true,
+  });
   return new SharedMemory(kMappingToken, parts, name, memoryFile, owner);
 }
 
@@ -283,19 +294,21 @@ export class SharedMemory extends Mapping {
     return mapShared(own, null, readOnly ? 'read' : 'write', seals >= 0);
   }
 
-  /** The named objects this user owns, with their sizes and permission bits. */
+  /**
+   * The named objects this user owns, with their sizes and permission bits: every one, also
+   * those whose permissions let nobody open them (they are looked at, not opened). A name
+   * that is not valid UTF-8 is listed with U+FFFD in place of the bytes that are not.
+   */
   static list(): SharedMemoryInfo[] {
     const found: SharedMemoryInfo[] = [];
     const uid = process.getuid?.();
-    for (const entry of readdirSync(SHM_DIR, { withFileTypes: true })) {
+    for (const entry of readdirSync(SHM_DIR, { withFileTypes: true, encoding: 'buffer' })) {
+      const name = entry.name.toString('utf8');
       // Named semaphores live beside shared memory objects as sem.NAME.
-      if (!entry.isFile() || entry.name.startsWith('sem.')) continue;
-      const fd = addon.openShared(`/${entry.name}`, false, false, false, 0);
-      if (fd < 0) continue;
-      const info = addon.fileInfo(fd);
-      addon.closeFd(fd);
-      if (typeof info === 'number' || (uid !== undefined && info[3] !== uid)) continue;
-      found.push({ name: `/${entry.name}`, size: info[1], mode: info[2] });
+      if (!entry.isFile() || name.startsWith('sem.')) continue;
+      const info = statSync(Buffer.concat([Buffer.from(`${SHM_DIR}/`), entry.name]), { throwIfNoEntry: false });
+      if (info === undefined || (uid !== undefined && info.uid !== uid)) continue;
+      found.push({ name: `/${name}`, size: info.size, mode: info.mode & 0o7777 });
     }
     return found.sort((a, b) => a.name.localeCompare(b.name));
   }

@@ -1,10 +1,21 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  closeSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { evict, fileResidency, pageSize, prefetch, SharedMemory } from '../src/index.js';
-import { cli, runCli, tempDir } from './helpers/index.js';
+import { cli, entry, runCli, tempDir } from './helpers/index.js';
 
 const dir = tempDir();
 const MiB = 1024 * 1024;
@@ -192,5 +203,182 @@ describe('memmap shm', () => {
     assert.equal(runCli(['shm', 'cat', '/a/b']).status, 2);
     assert.equal(runCli(['shm']).status, 2);
     assert.equal(runCli(['shm', 'frob']).status, 2);
+  });
+});
+
+describe('memmap residency on a file larger than one residency call answers for', () => {
+  it('counts a sparse file of 256 GiB and a megabyte in windows', () => {
+    const path = join(dir, 'huge-sparse.bin');
+    const size = 2 ** 38 + MiB;
+    writeFileSync(path, '');
+    const fd = openSync(path, 'r+');
+    try {
+      ftruncateSync(fd, size);
+      writeSync(fd, Buffer.from('the end'), 0, 7, size - 10);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      const json = residencyOf(path);
+      assert.equal(json.files[0]?.pages, Math.ceil(size / pageSize));
+      assert.equal(json.resident, 1, 'the page written at the end');
+      const shown = runCli(['residency', path]);
+      assert.equal(shown.status, 0, shown.stderr);
+      assert.match(shown.stdout, / o?\]|O\]/, 'the cached page is at the right end of the picture');
+    } finally {
+      rmSync(path, { force: true });
+    }
+  });
+});
+
+describe('memmap shm cat above 4 GiB', () => {
+  it('writes every byte of a sparse object of 4 GiB and a megabyte, in windows', () => {
+    const name = `/memmap-cat-big-${process.pid}`;
+    const size = 2 ** 32 + MiB;
+    SharedMemory.create(name, pageSize).close();
+    try {
+      const fd = openSync(`/dev/shm${name}`, 'r+');
+      try {
+        ftruncateSync(fd, size);
+        writeSync(fd, Buffer.from('start'), 0, 5, 10);
+        writeSync(fd, Buffer.from('the end'), 0, 7, size - 7);
+      } finally {
+        closeSync(fd);
+      }
+      // A consumer that counts the bytes and notes every one that is not zero.
+      const consumer = join(dir, 'consume.cjs');
+      writeFileSync(
+        consumer,
+        `let n = 0; const seen = []; const zero = Buffer.alloc(1 << 20);
+        process.stdin.on('data', (c) => {
+          if (!c.equals(zero.subarray(0, c.length))) for (let i = 0; i < c.length; i++) if (c[i]) seen.push([n + i, c[i]]);
+          n += c.length;
+        });
+        process.stdin.on('end', () => console.log(JSON.stringify({ n, seen })));`,
+      );
+      const node = JSON.stringify(process.execPath);
+      const out = execFileSync(
+        'sh',
+        ['-c', `${node} ${JSON.stringify(cli)} shm cat ${name} | ${node} ${JSON.stringify(consumer)}`],
+        {
+          encoding: 'utf8',
+          maxBuffer: 1 << 20,
+        },
+      );
+      const { n, seen } = JSON.parse(out) as { n: number; seen: [number, number][] };
+      assert.equal(n, size);
+      const text = (from: number, length: number) =>
+        String.fromCharCode(...seen.filter(([at]) => at >= from && at < from + length).map(([, b]) => b));
+      assert.equal(text(10, 5), 'start');
+      assert.equal(text(size - 7, 7), 'the end');
+      assert.equal(seen.length, 12);
+    } finally {
+      SharedMemory.unlink(name);
+    }
+  });
+});
+
+interface WalkJson extends ResidencyJson {
+  failed: { path: string; message: string }[];
+}
+
+/** Runs the command as the user nobody, who, unlike root, is refused by permissions. */
+function runCliAsNobody(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', uid: 65534, gid: 65534 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('memmap residency -r on awkward trees', () => {
+  it('a symbolic link loop is reported as failed and the walk goes on; a name that is not UTF-8 is reached', () => {
+    const tree = join(dir, 'awkward');
+    mkdirSync(tree);
+    writeFileSync(join(tree, 'a.bin'), Buffer.alloc(pageSize));
+    symlinkSync('loop2', join(tree, 'loop1'));
+    symlinkSync('loop1', join(tree, 'loop2'));
+    // A name with the bytes 0xff 0xfe, which no UTF-8 string can spell.
+    const odd = Buffer.concat([Buffer.from(`${tree}/odd-`), Buffer.from([0xff, 0xfe]), Buffer.from('.bin')]);
+    writeFileSync(odd, Buffer.alloc(2 * pageSize, 1));
+    const result = runCli(['residency', '-r', '--json', tree]);
+    assert.equal(result.status, 1, 'the failures make the exit status 1');
+    const json = JSON.parse(result.stdout) as WalkJson;
+    assert.deepEqual(
+      json.files.map((f) => [f.path.slice(tree.length), f.pages]),
+      [
+        ['/a.bin', 1],
+        ['/odd-\\xff\\xfe.bin', 2],
+      ],
+    );
+    assert.deepEqual(
+      json.failed.map((f) => [f.path.slice(tree.length), /ELOOP/.test(f.message)]),
+      [
+        ['/loop1', true],
+        ['/loop2', true],
+      ],
+    );
+    const text = runCli(['residency', '-r', tree]);
+    assert.equal(text.status, 1);
+    assert.match(text.stdout, /a\.bin\n/);
+    assert.match(text.stderr, /loop1.*ELOOP/);
+    const touched = runCli(['touch', '-r', '--json', tree]);
+    assert.equal((JSON.parse(touched.stdout) as { files: unknown[] }).files.length, 2);
+  });
+
+  it('an unreadable folder and a link into it, seen by a user the permissions stop', (t) => {
+    const tree = join(dir, 'guarded');
+    mkdirSync(join(tree, 'locked'), { recursive: true });
+    writeFileSync(join(tree, 'ok.bin'), Buffer.alloc(pageSize));
+    writeFileSync(join(tree, 'locked', 'secret.bin'), Buffer.alloc(pageSize));
+    symlinkSync(join(tree, 'locked', 'secret.bin'), join(tree, 'link.bin'));
+    chmodSync(dir, 0o755);
+    chmodSync(join(tree, 'locked'), 0o000);
+    try {
+      const probe = runCliAsNobody(['--version']);
+      if (probe.status !== 0) {
+        t.skip(`cannot run the command as nobody here: ${probe.stderr.split('\n')[0]}`);
+        return;
+      }
+      const result = runCliAsNobody(['residency', '-r', '--json', tree]);
+      assert.equal(result.status, 1, result.stderr);
+      const json = JSON.parse(result.stdout) as WalkJson;
+      assert.deepEqual(
+        json.files.map((f) => f.path.slice(tree.length)),
+        ['/ok.bin'],
+      );
+      assert.deepEqual(
+        json.failed.map((f) => [f.path.slice(tree.length), /EACCES/.test(f.message)]),
+        [
+          ['/link.bin', true],
+          ['/locked', true],
+        ],
+      );
+    } finally {
+      chmodSync(join(tree, 'locked'), 0o755);
+      chmodSync(dir, 0o700);
+    }
+  });
+
+  it('SharedMemory.list() includes an object its owner cannot open (mode 0)', (t) => {
+    const name = `/memmap-list-closed-${process.pid}`;
+    const child = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const { SharedMemory } = await import(process.env.MEMMAP);
+         SharedMemory.create(${JSON.stringify(name)}, 4096, { mode: 0 }).close();
+         try {
+           console.log(JSON.stringify(SharedMemory.list().find((o) => o.name === ${JSON.stringify(name)}) ?? null));
+         } finally {
+           SharedMemory.unlink(${JSON.stringify(name)});
+         }`,
+      ],
+      { encoding: 'utf8', uid: 65534, gid: 65534, env: { ...process.env, MEMMAP: entry } },
+    );
+    if (child.status !== 0 && /EACCES|EPERM/.test(child.stderr) && !/list/.test(child.stderr)) {
+      t.skip(`cannot run a child as nobody here: ${child.stderr.split('\n')[0]}`);
+      return;
+    }
+    assert.equal(child.status, 0, child.stderr);
+    assert.deepEqual(JSON.parse(child.stdout), { name, size: 4096, mode: 0 });
   });
 });

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, ftruncateSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { evict } from '../src/index.js';
 import { cli, runCli, tempDir } from './helpers/index.js';
 
 const dir = tempDir();
@@ -102,5 +103,30 @@ describe('memmap checksum on a terminal', () => {
     });
     assert.match(output, /\[#+ *\] +\d+%/);
     assert.match(output, /Checksum: 200\r?\n/);
+  });
+});
+
+describe('memmap checksum above 4 GiB', () => {
+  it('sums a sparse file of 4 GiB and a megabyte in windows (one Buffer holds at most 4 GiB on Node 20)', () => {
+    const path = join(dir, 'above-4g.bin');
+    const size = 2 ** 32 + 1024 * 1024;
+    const fd = openSync(path, 'w');
+    try {
+      ftruncateSync(fd, size); // holes sum to 0
+      writeSync(fd, Buffer.from([1, 2, 3, 250]), 0, 4, 100);
+      writeSync(fd, Buffer.from([7, 9, 11]), 0, 3, size - 3);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      const result = runCli(['checksum', '--json', path]);
+      assert.equal(result.status, 0, result.stderr);
+      const parsed = JSON.parse(result.stdout) as { bytes: number; checksum: number };
+      assert.equal(parsed.bytes, size);
+      assert.equal(parsed.checksum, 256 + 27);
+    } finally {
+      evict(path); // the holes read in are page cache the next tests can use
+      rmSync(path, { force: true });
+    }
   });
 });

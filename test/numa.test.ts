@@ -46,6 +46,9 @@ describe('NUMA', () => {
     using m = mapAnonymous(4 * MiB);
     m.bind([node]);
     assert.equal(policyAt(m.address), `bind:${node}`, "'bind' is the default");
+    using twice = mapAnonymous(4 * MiB);
+    twice.bind([node, node]);
+    assert.equal(policyAt(twice.address), `bind:${node}`, 'a node named twice is that node, not the next');
   });
 
   it('prefault allocates every page now, on the node asked for; a file is read in', () => {

@@ -14,7 +14,7 @@ import {
   prefetch,
   SharedMemory,
 } from '../src/index.js';
-import { assertThrowsCode, entry, tempDir } from './helpers/index.js';
+import { assertThrowsCode, entry, runModule, tempDir } from './helpers/index.js';
 
 const dir = tempDir();
 const MiB = 1024 * 1024;
@@ -242,5 +242,60 @@ describe('residency, prefetch, evict, memoryStats, faultCounters', () => {
     const after = faultCounters();
     assert.ok(after.minor - before.minor >= 200, `${after.minor - before.minor} minor faults`);
     assert.ok(after.major >= before.major);
+  });
+});
+
+describe('residency over more pages than one call answers for', () => {
+  it('a 32 TiB sparse file and a 20 TiB reservation (over 2^32 pages each): ERR_MEMMAP_OUT_OF_RANGE, windows work, no abort', async () => {
+    // In a child: before the bound, a map of more than 2^32 pages ended the process (SIGABRT).
+    // /dev/shm is tmpfs, whose files may be far larger than ext4's 16 TiB.
+    const path = `/dev/shm/memmap-huge-${process.pid}`;
+    const result = await runModule(`
+      const { mapFile, mapAnonymous, fileResidency } = await import(process.env.MEMMAP);
+      const { writeFileSync, truncateSync, openSync, writeSync, closeSync, rmSync } = await import('node:fs');
+      const path = ${JSON.stringify(path)};
+      const size = 2 ** 45;
+      writeFileSync(path, '');
+      try {
+        truncateSync(path, size);
+        const fd = openSync(path, 'r+');
+        writeSync(fd, 'near the end', size - 100, 'latin1');
+        closeSync(fd);
+        const codes = [];
+        const m = mapFile(path);
+        try { m.residency(); } catch (e) { codes.push(e.code); }
+        try { fileResidency(path); } catch (e) { codes.push(e.code); }
+        const a = mapAnonymous(2 ** 44 + 2 ** 42, { noReserve: true }); // 20 TiB: beside the 32 TiB, in 128 TiB of address space
+        try { a.residency(); } catch (e) { codes.push(e.code); }
+        const tail = m.residency({ offset: size - (1 << 20), length: 1 << 20 });
+        const fileTail = fileResidency(path, { offset: size - (1 << 20) });
+        const start = a.residency({ length: 1 << 20 });
+        console.log(JSON.stringify({ codes, tail: [tail.pages, tail.resident], fileTail: [fileTail.pages, fileTail.resident], start: start.pages }));
+        m.close();
+        a.close();
+      } finally {
+        rmSync(path, { force: true });
+      }
+    `);
+    assert.equal(result.status, 0, result.stderr);
+    const out = JSON.parse(result.stdout) as { codes: string[]; tail: number[]; fileTail: number[]; start: number };
+    assert.deepEqual(out.codes, ['ERR_MEMMAP_OUT_OF_RANGE', 'ERR_MEMMAP_OUT_OF_RANGE', 'ERR_MEMMAP_OUT_OF_RANGE']);
+    const pages = (1 << 20) / pageSize;
+    assert.deepEqual(out.tail, [pages, 1], 'the page written near the end is cached');
+    assert.deepEqual(out.fileTail, [pages, 1]);
+    assert.equal(out.start, pages);
+  });
+
+  it('the message says how to ask in windows', () => {
+    using m = mapAnonymous(2 ** 39, { noReserve: true });
+    assert.throws(
+      () => m.residency(),
+      (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'ERR_MEMMAP_OUT_OF_RANGE');
+        assert.match(e.message, /at most 67108864 .*windows: \{ offset: k \* \d+, length: \d+ \} for k = 0 to 1\b/);
+        return true;
+      },
+    );
+    assert.equal(m.residency({ offset: 2 ** 38, length: 2 ** 38 }).pages, 2 ** 38 / pageSize);
   });
 });

@@ -5,7 +5,16 @@
 import { statfsSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { evict, fileResidency, type Mapping, mapFile, pageSize } from '../../src/index.js';
-import { collectFiles, Failures, formatBytes, percent, printJson, progressBar, UsageError } from '../common.js';
+import {
+  collectFiles,
+  Failures,
+  formatBytes,
+  percent,
+  printJson,
+  progressBar,
+  UsageError,
+  withFile,
+} from '../common.js';
 
 const FILE_OPTIONS = {
   recursive: { type: 'boolean', short: 'r' },
@@ -75,19 +84,46 @@ function parse(command: Command, args: string[]) {
   return { json: values.json === true, recursive: values.recursive === true, paths: positionals };
 }
 
-/** Where the cached parts are: `width` characters, each standing for a stretch of pages. */
-export function picture(map: Uint8Array, width = 60): string {
-  if (map.length === 0) return '[]';
-  const cells = Math.min(width, map.length);
+/** Bytes asked about per fileResidency() call: a file of any size is counted in windows. */
+const RESIDENCY_WINDOW = 2 ** 24 * pageSize;
+
+/** What of one file is in the page cache, with a picture of where. */
+interface Cached {
+  pages: number;
+  resident: number;
+  /** `width` characters, each standing for a stretch of pages: 'O' all cached, 'o' part, ' ' none. */
+  picture: string;
+}
+
+/**
+ * Counts the cached pages of a file of `size` bytes in windows (one call answers for a
+ * bounded number of pages), adding each window's pages into the picture's cells.
+ */
+export function cachedPages(path: string | number, size: number, width = 60): Cached {
+  const pages = Math.ceil(size / pageSize);
+  const cells = Math.min(width, pages);
+  const cellStart = (c: number) => Math.floor((c * pages) / cells);
+  const counts = new Array<number>(cells).fill(0);
+  let resident = 0;
+  for (let offset = 0; offset < size; offset += RESIDENCY_WINDOW) {
+    const r = fileResidency(path, { offset, length: Math.min(RESIDENCY_WINDOW, size - offset) });
+    const first = offset / pageSize;
+    const last = first + r.map.length;
+    resident += r.resident;
+    for (let c = 0; c < cells; c++) {
+      const from = Math.max(cellStart(c), first);
+      const to = Math.min(cellStart(c + 1), last);
+      let n = 0;
+      for (let i = from; i < to; i++) n += r.map[i - first] as number;
+      counts[c] = (counts[c] as number) + n;
+    }
+  }
   let line = '';
   for (let c = 0; c < cells; c++) {
-    const from = Math.floor((c * map.length) / cells);
-    const to = Math.floor(((c + 1) * map.length) / cells);
-    let resident = 0;
-    for (let i = from; i < to; i++) resident += map[i] as number;
-    line += resident === 0 ? ' ' : resident === to - from ? 'O' : 'o';
+    const count = counts[c] as number;
+    line += count === 0 ? ' ' : count === cellStart(c + 1) - cellStart(c) ? 'O' : 'o';
   }
-  return `[${line}]`;
+  return { pages, resident, picture: `[${line}]` };
 }
 
 export function residency(args: string[]): number {
@@ -95,12 +131,11 @@ export function residency(args: string[]): number {
   if (options === null) return 0;
   const failures = new Failures();
   const rows: { path: string; size: number; pages: number; resident: number; picture: string }[] = [];
-  for (const path of collectFiles(options.paths, options.recursive, failures.add)) {
+  for (const file of collectFiles(options.paths, options.recursive, failures.add)) {
     try {
-      const r = fileResidency(path);
-      rows.push({ path, size: statSync(path).size, pages: r.pages, resident: r.resident, picture: picture(r.map) });
+      rows.push(withFile(file, (target, size) => ({ path: file.path, size, ...cachedPages(target, size) })));
     } catch (error) {
-      failures.add(path, error as Error);
+      failures.add(file.path, error as Error);
     }
   }
   const pages = rows.reduce((n, r) => n + r.pages, 0);
@@ -115,6 +150,7 @@ export function residency(args: string[]): number {
       resident,
       percent: Number(percent(resident, pages).slice(0, -1)),
       pageSize,
+      failed: failures.list,
     });
   } else {
     for (const r of rows) {
@@ -151,29 +187,36 @@ export function touch(args: string[]): number {
   const options = parse('touch', args);
   if (options === null) return 0;
   const failures = new Failures();
-  const files = collectFiles(options.paths, options.recursive, failures.add)
-    .map((path) => ({ path, size: statSync(path).size }))
-    .filter((f) => f.size >= 0);
+  const files = collectFiles(options.paths, options.recursive, failures.add).flatMap((file) => {
+    try {
+      return [{ file, size: withFile(file, (_, size) => size) }];
+    } catch (error) {
+      failures.add(file.path, error as Error);
+      return [];
+    }
+  });
   const total = files.reduce((n, f) => n + f.size, 0);
   const bar = process.stderr.isTTY && !options.json && total > WINDOW ? progressBar('touch') : null;
   const started = process.hrtime.bigint();
   let done = 0;
   const touched: { path: string; bytes: number }[] = [];
-  for (const { path, size } of files) {
+  for (const { file, size } of files) {
     try {
-      for (let offset = 0; offset < size; offset += WINDOW) {
-        const m = mapFile(path, { offset, length: Math.min(WINDOW, size - offset) });
-        try {
-          touchWindow(m);
-        } finally {
-          m.close();
+      withFile(file, (target) => {
+        for (let offset = 0; offset < size; offset += WINDOW) {
+          const m = mapFile(target, { offset, length: Math.min(WINDOW, size - offset) });
+          try {
+            touchWindow(m);
+          } finally {
+            m.close();
+          }
+          done += Math.min(WINDOW, size - offset);
+          bar?.update(done, total);
         }
-        done += Math.min(WINDOW, size - offset);
-        bar?.update(done, total);
-      }
-      touched.push({ path, bytes: size });
+      });
+      touched.push({ path: file.path, bytes: size });
     } catch (error) {
-      failures.add(path, error as Error);
+      failures.add(file.path, error as Error);
     }
   }
   bar?.end();
@@ -195,13 +238,15 @@ export function evictCommand(args: string[]): number {
   if (options === null) return 0;
   const failures = new Failures();
   const rows: { path: string; pages: number; resident: number }[] = [];
-  for (const path of collectFiles(options.paths, options.recursive, failures.add)) {
+  for (const file of collectFiles(options.paths, options.recursive, failures.add)) {
     try {
-      evict(path);
-      const r = fileResidency(path);
-      rows.push({ path, pages: r.pages, resident: r.resident });
+      const r = withFile(file, (target, size) => {
+        evict(target);
+        return cachedPages(target, size);
+      });
+      rows.push({ path: file.path, pages: r.pages, resident: r.resident });
     } catch (error) {
-      failures.add(path, error as Error);
+      failures.add(file.path, error as Error);
     }
   }
   if (options.json) printJson({ files: rows });
@@ -221,16 +266,16 @@ export async function lock(args: string[]): Promise<number> {
   const failures = new Failures();
   const held: Mapping[] = [];
   const files: { path: string; bytes: number }[] = [];
-  for (const path of collectFiles(options.paths, options.recursive, failures.add)) {
+  for (const file of collectFiles(options.paths, options.recursive, failures.add)) {
     let m: Mapping | null = null;
     try {
-      m = mapFile(path);
+      m = withFile(file, (target) => mapFile(target));
       m.lock();
       held.push(m);
-      files.push({ path, bytes: m.length });
+      files.push({ path: file.path, bytes: m.length });
     } catch (error) {
       m?.close();
-      failures.add(path, error as Error);
+      failures.add(file.path, error as Error);
     }
   }
   const release = () => {
@@ -298,7 +343,7 @@ export function stat(args: string[]): number {
   const info = statSync(path);
   if (info.isDirectory()) throw new Error(`${path} is a directory`);
   const fs = statfsSync(path);
-  const r = fileResidency(path);
+  const r = cachedPages(path, info.size, 40);
   const allocated = info.blocks * 512;
   const fsName = FILE_SYSTEMS[fs.type] ?? `unknown (type 0x${fs.type.toString(16)})`;
   const sparse = allocated < info.size;
@@ -321,7 +366,7 @@ export function stat(args: string[]): number {
     ['path', path],
     ['size', `${formatBytes(info.size)} (${info.size.toLocaleString('en')} bytes)`],
     ['pages', `${r.pages.toLocaleString('en')} of ${formatBytes(pageSize)}`],
-    ['resident', `${r.resident.toLocaleString('en')} pages, ${percent(r.resident, r.pages)}  ${picture(r.map, 40)}`],
+    ['resident', `${r.resident.toLocaleString('en')} pages, ${percent(r.resident, r.pages)}  ${r.picture}`],
     [
       'allocated',
       `${formatBytes(allocated)}${sparse ? ' (sparse: holes read as zeros and take disk space when written)' : ''}`,

@@ -1,4 +1,5 @@
 /** `memmap shm ls | rm NAME... | cat NAME`: the named shared memory objects of this user. */
+import { readSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { SharedMemory } from '../../src/index.js';
 import { Failures, formatBytes, printJson, UsageError } from '../common.js';
@@ -16,6 +17,33 @@ Options:
                cat: {"name", "size", "base64"} instead of the raw bytes
   -h, --help   show this help
 `;
+
+/** Bytes written per step: a multiple of 3, so that base64 pieces join into one string. */
+const PIECE = 3 * 16 * 1024 * 1024;
+
+/**
+ * Writes the object's bytes to standard output, or one JSON line with them in base64, a piece
+ * at a time: one Buffer holds at most 4 GiB on Node 20, and one string far less. The pieces
+ * are read from the object's descriptor rather than through a mapping, so that the holes of a
+ * sparse object read as zeros without memory being allocated for them.
+ */
+function cat(name: string, object: SharedMemory, json: boolean): void {
+  const size = object.length;
+  if (json) process.stdout.write(`{"name":${JSON.stringify(name)},"size":${size},"base64":"`);
+  for (let offset = 0; offset < size; ) {
+    // A fresh Buffer for each piece: the write may finish after the next piece is read.
+    const piece = Buffer.allocUnsafe(Math.min(PIECE, size - offset));
+    let filled = 0;
+    while (filled < piece.length) {
+      const n = readSync(object.fd, piece, filled, piece.length - filled, offset + filled);
+      if (n === 0) throw new Error(`${name} shrank to ${offset + filled} bytes while it was read`);
+      filled += n;
+    }
+    process.stdout.write(json ? piece.toString('base64') : piece);
+    offset += piece.length;
+  }
+  if (json) process.stdout.write('"}\n');
+}
 
 function nameOf(arg: string): string {
   return arg.startsWith('/') ? arg : `/${arg}`;
@@ -69,9 +97,7 @@ export function shm(args: string[]): number {
       const name = nameOf(names[0] as string);
       const object = SharedMemory.open(name, { readOnly: true });
       try {
-        if (values.json) printJson({ name, size: object.length, base64: object.buffer.toString('base64') });
-        // A copy: the write may finish after close() has detached the mapping's Buffer.
-        else process.stdout.write(Buffer.from(object.buffer));
+        cat(name, object, values.json === true);
       } finally {
         object.close();
       }

@@ -85,6 +85,7 @@ napi_value init(napi_env env, napi_value exports) {
       FUNCTION("addSeals", js_add_seals),
       FUNCTION("getSeals", js_get_seals),
       FUNCTION("resizeFile", js_resize_file),
+      FUNCTION("reserveFile", js_reserve_file),
       FUNCTION("closeFd", js_close_fd),
       FUNCTION("dupFd", js_dup_fd),
       {"pageSize", nullptr, nullptr, nullptr, nullptr, make_int(env, mm::page_size()),

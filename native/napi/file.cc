@@ -123,6 +123,18 @@ napi_value js_resize_file(napi_env env, napi_callback_info info) {
   return make_int(env, mm::resize_file(fd, size));
 }
 
+// reserveFile(fd, size, newSize) -> 0 | -errno (-EOPNOTSUPP: the file system cannot).
+napi_value js_reserve_file(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int32_t fd = 0;
+  uint64_t size = 0, new_size = 0;
+  if (!get_args(env, info, 3, argv) || !get_int(env, argv[0], &fd) || !get_size(env, argv[1], &size) ||
+      !get_size(env, argv[2], &new_size)) {
+    return nullptr;
+  }
+  return make_int(env, mm::reserve_file(fd, size, new_size));
+}
+
 // closeFd(fd) -> 0 | -errno.
 napi_value js_close_fd(napi_env env, napi_callback_info info) {
   napi_value argv[1];

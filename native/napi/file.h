@@ -19,6 +19,7 @@ napi_value js_create_memory_file(napi_env env, napi_callback_info info);
 napi_value js_add_seals(napi_env env, napi_callback_info info);
 napi_value js_get_seals(napi_env env, napi_callback_info info);
 napi_value js_resize_file(napi_env env, napi_callback_info info);
+napi_value js_reserve_file(napi_env env, napi_callback_info info);
 napi_value js_close_fd(napi_env env, napi_callback_info info);
 napi_value js_dup_fd(napi_env env, napi_callback_info info);
 

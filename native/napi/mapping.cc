@@ -117,6 +117,16 @@ struct FlushWork {
   size_t length;
   bool sync_file;
   int how;
+  // SAFETY: a duplicate of the region's descriptor that this work owns, so that a resize()
+  // that maps the file anew and a close() that follows cannot close it under the pool thread,
+  // nor let its number be reused by another open() before the fsync. -1 for anonymous memory.
+  int fd = -1;
+  // The file's size that the work has made durable: its size when the flush started if the
+  // file was not to be synced, else its size just before the fsync.
+  uint64_t size_covered = 0;
+  // The second round: the file's size changed while the first one ran (a resize() on the main
+  // thread), so only the fsync runs again, for the new size.
+  bool resync = false;
   int result = 0;
   napi_deferred deferred = nullptr;
   napi_async_work work = nullptr;
@@ -124,19 +134,52 @@ struct FlushWork {
 
 void flush_execute(napi_env, void* data) {
   // SAFETY: the region holds a reference and is marked busy until flush_complete, so the range
-  // stays mapped and the fd stays open while this runs on a worker thread.
+  // stays mapped while this runs on a worker thread; the descriptor is the work's own.
   FlushWork* w = static_cast<FlushWork*>(data);
-  w->result = flush_range(w->region, w->addr, w->length, w->sync_file, w->how);
+  int rc = !w->resync && w->length > 0 ? mm::flush(w->addr, w->length, w->how) : 0;
+  if (rc == 0 && w->fd >= 0 && (w->sync_file || w->resync)) {
+    // The size is read before the fsync: a resize that lands after this read is caught by
+    // flush_complete, one that landed before it is made durable by the fsync below.
+    mm::FileInfo file{};
+    rc = mm::file_info(w->fd, &file);
+    if (rc == 0) {
+      w->size_covered = file.size;
+      rc = mm::sync_file(w->fd);
+    }
+  }
+  w->result = rc;
+}
+
+void flush_complete(napi_env env, napi_status status, void* data);
+
+// Queues the work's next round on libuv's pool; false if it could not be queued.
+bool queue_flush(napi_env env, FlushWork* w) {
+  napi_value name = nullptr;
+  return napi_create_string_utf8(env, "memmap.flush", NAPI_AUTO_LENGTH, &name) == napi_ok &&
+         napi_create_async_work(env, nullptr, name, flush_execute, flush_complete, w, &w->work) == napi_ok &&
+         napi_queue_async_work(env, w->work) == napi_ok;
 }
 
 void flush_complete(napi_env env, napi_status status, void* data) {
   FlushWork* w = static_cast<FlushWork*>(data);
   int result = status == napi_ok ? w->result : -ECANCELED;
+  if (w->work != nullptr) napi_delete_async_work(env, w->work);
+  w->work = nullptr;
+  if (result == 0 && w->fd >= 0 && !w->resync) {
+    // The program resized the file while the pages were written (resize() does not wait for
+    // a flush in flight): sync once more, so that the promise covers the size it set too.
+    mm::FileInfo file{};
+    if (mm::file_info(w->fd, &file) == 0 && file.size != w->size_covered) {
+      w->resync = true;
+      if (queue_flush(env, w)) return;
+      result = -ECANCELED;
+    }
+  }
   int closed = region_end_busy(w->region);
   // A deferred close that left a stand-in keeps it until the region is collected.
   if (result == 0 && closed < 0) result = closed;
   napi_resolve_deferred(env, w->deferred, make_int(env, result));
-  napi_delete_async_work(env, w->work);
+  if (w->fd >= 0) mm::close_fd(w->fd);
   region_release(w->region);
   delete w;
 }
@@ -451,26 +494,28 @@ napi_value js_flush_async(napi_env env, napi_callback_info info) {
   bool sync_file = false;
   int32_t how = 0;
   if (!get_flush_args(env, info, &r, &start, &length, &sync_file, &how)) return nullptr;
-  napi_value promise = nullptr, name = nullptr;
+  napi_value promise = nullptr;
   FlushWork* w = new FlushWork{r, at(r, start), static_cast<size_t>(length), sync_file, how};
-  if (napi_create_promise(env, &w->deferred, &promise) != napi_ok ||
-      napi_create_string_utf8(env, "memmap.flush", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, nullptr, name, flush_execute, flush_complete, w, &w->work) !=
-          napi_ok) {
+  if (napi_create_promise(env, &w->deferred, &promise) != napi_ok) {
     delete w;
     return fail(env, "could not start an asynchronous flush");
   }
-  if (r->closed.load()) {
-    napi_delete_async_work(env, w->work);
-    napi_resolve_deferred(env, w->deferred, make_int(env, -EBADF));
+  int rc = r->closed.load() ? -EBADF : 0;
+  mm::FileInfo file{};
+  if (rc == 0 && r->fd >= 0) {
+    w->fd = mm::duplicate_fd(r->fd);
+    rc = w->fd < 0 ? w->fd : mm::file_info(w->fd, &file);
+    w->size_covered = file.size;
+  }
+  if (rc < 0) {
+    if (w->fd >= 0) mm::close_fd(w->fd);
+    napi_resolve_deferred(env, w->deferred, make_int(env, rc));
     delete w;
     return promise;
   }
   region_retain(r);
   r->busy++;
-  if (napi_queue_async_work(env, w->work) != napi_ok) {
-    flush_complete(env, napi_generic_failure, w);
-  }
+  if (!queue_flush(env, w)) flush_complete(env, napi_generic_failure, w);
   return promise;
 }
 

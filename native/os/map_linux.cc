@@ -123,6 +123,20 @@ int resize_file(int fd, uint64_t size) {
   return rc == 0 ? 0 : errno_result();
 }
 
+int reserve_file(int fd, uint64_t size, uint64_t new_size) {
+  if (new_size <= size) return 0;
+  int rc;
+  // fallocate(2) rather than posix_fallocate(3): where the file system lacks it, glibc's
+  // posix_fallocate writes a byte into every block, slow for large files and racing writers
+  // of the same file; musl has no such fallback at all. EINTR: what was allocated stays.
+  do {
+    rc = fallocate(fd, 0, static_cast<off_t>(size), static_cast<off_t>(new_size - size));
+  } while (rc != 0 && errno == EINTR);
+  if (rc == 0) return 0;
+  // ENOSYS: a kernel or a seccomp filter without fallocate; both mean "cannot reserve".
+  return errno == ENOSYS ? -EOPNOTSUPP : errno_result();
+}
+
 // The mmap flags every mapping shares: placement, reservation, population.
 int common_flags(int flags, uintptr_t hint) {
   return (flags & kPopulate ? MAP_POPULATE : 0) | (flags & kNoReserve ? MAP_NORESERVE : 0) |

@@ -17,6 +17,7 @@ int add_seals(int, int) { return -ENOSYS; }
 int get_seals(int) { return -ENOSYS; }
 int file_info(int, FileInfo*) { return -ENOSYS; }
 int resize_file(int, uint64_t) { return -ENOSYS; }
+int reserve_file(int, uint64_t, uint64_t) { return -ENOSYS; }
 int map_file(int, uint64_t, size_t, Access, int, uintptr_t, void**) { return -ENOSYS; }
 int map_anonymous(size_t, bool, int, uintptr_t, void**) { return -ENOSYS; }
 int unmap(void*, size_t) { return -ENOSYS; }

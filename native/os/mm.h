@@ -109,6 +109,13 @@ int file_info(int fd, FileInfo* out);
 // Sets the size of an open file, extending it with zeros or cutting it short.
 int resize_file(int fd, uint64_t size);
 
+// Extends an open file from `size` to `new_size` bytes with the blocks of the new part
+// allocated now (fallocate mode 0), so that a full file system answers ENOSPC here rather
+// than at a later write through a mapping. -EOPNOTSUPP where the file system cannot
+// allocate ahead (the caller then extends the file sparsely). A failure may leave part of
+// the range allocated, and the file longer: the caller sets the size back.
+int reserve_file(int fd, uint64_t size, uint64_t new_size);
+
 // Maps `length` bytes of the open file `fd`, starting at `offset`, which must be a multiple
 // of page_size(). On success stores the address in *out and returns 0. A non-zero `hint` is
 // the address the mapping must start at, taken only if that range is free

@@ -1,4 +1,6 @@
-// Named semaphores on Linux: glibc's sem_open family (sem_open(3), sem_clockwait(3)).
+// Named semaphores on Linux: the C library's sem_open family (sem_open(3), sem_clockwait(3),
+// sem_timedwait(3)).
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <semaphore.h>
@@ -14,6 +16,28 @@ namespace mm {
 namespace {
 
 inline sem_t* as_sem(void* sem) { return static_cast<sem_t*>(sem); }
+
+using ClockWait = int (*)(sem_t*, clockid_t, const timespec*);
+
+// sem_clockwait, which waits against CLOCK_MONOTONIC, is in glibc from 2.30 only; musl and
+// older glibc (RHEL 8 has 2.28) lack it. It is looked up when the process runs rather than
+// linked, for two reasons: the source then builds against any C library, and a binary built
+// against a newer glibc still loads on an older one (a linked reference, even a weak one,
+// would carry the symbol version GLIBC_2.30, which the loader insists on).
+ClockWait find_clockwait() {
+  static const ClockWait fn = reinterpret_cast<ClockWait>(dlsym(RTLD_DEFAULT, "sem_clockwait"));
+  return fn;
+}
+
+// The absolute time `timeout_ns` from now on `clock`.
+timespec deadline_on(clockid_t clock, int64_t timeout_ns) {
+  timespec deadline;
+  clock_gettime(clock, &deadline);
+  int64_t ns = deadline.tv_nsec + timeout_ns % 1000000000;
+  deadline.tv_sec += static_cast<time_t>(timeout_ns / 1000000000 + ns / 1000000000);
+  deadline.tv_nsec = static_cast<long>(ns % 1000000000);
+  return deadline;
+}
 
 // Checks on an unnamed process-shared semaphore that its first 64-bit word is the value in
 // the low half and the waiters in the high half, as glibc's 64-bit implementation has it.
@@ -60,13 +84,18 @@ int named_sem_wait(void* sem, int64_t timeout_ns) {
     }
     return 0;
   }
-  timespec deadline;
-  clock_gettime(CLOCK_MONOTONIC, &deadline);
-  int64_t ns = deadline.tv_nsec + timeout_ns % 1000000000;
-  deadline.tv_sec += static_cast<time_t>(timeout_ns / 1000000000 + ns / 1000000000);
-  deadline.tv_nsec = static_cast<long>(ns % 1000000000);
   // The deadline is absolute, so a retry after a signal keeps the original limit.
-  while (sem_clockwait(as_sem(sem), CLOCK_MONOTONIC, &deadline) != 0) {
+  if (ClockWait clockwait = find_clockwait()) {
+    timespec deadline = deadline_on(CLOCK_MONOTONIC, timeout_ns);
+    while (clockwait(as_sem(sem), CLOCK_MONOTONIC, &deadline) != 0) {
+      if (errno != EINTR) return -errno;
+    }
+    return 0;
+  }
+  // Without it, sem_timedwait against CLOCK_REALTIME (POSIX): the same wait, except that
+  // setting the system clock while it waits moves its end by as much.
+  timespec deadline = deadline_on(CLOCK_REALTIME, timeout_ns);
+  while (sem_timedwait(as_sem(sem), &deadline) != 0) {
     if (errno != EINTR) return -errno;
   }
   return 0;

@@ -2,7 +2,7 @@
  * The byte sum behind `memmap checksum` and the tour: every byte of a file added into an
  * unsigned 64-bit total, the same number as a C program that maps the file and adds its bytes.
  */
-import { mapFile } from '../mapping.js';
+import { mapFile, mappableSize, openTarget } from '../mapping.js';
 import { addon } from '../native.js';
 
 /** Bytes summed per native call, between progress reports. */
@@ -22,17 +22,32 @@ export function byteSum(bytes: Uint8Array): bigint {
 }
 
 /**
- * Maps `path` read-only with sequential advice and sums its bytes, calling `onProgress`
- * after each 64 MiB.
+ * Bytes mapped at once: a file of any size is summed window by window, since one Buffer holds
+ * at most 4 GiB on Node 20.
+ */
+export const WINDOW = 1024 * 1024 * 1024;
+
+/**
+ * Maps `path` read-only with sequential advice, one window at a time, and sums its bytes,
+ * calling `onProgress` after each 64 MiB.
  */
 export function sumFile(path: string, onProgress?: (done: number, total: number) => void): FileSum {
-  using mapping = mapFile(path, { mode: 'read', advice: 'sequential' });
-  const buffer = mapping.buffer;
-  let sum = 0n;
-  for (let start = 0; start < buffer.length; start += CHUNK) {
-    const end = Math.min(start + CHUNK, buffer.length);
-    sum = (sum + addon.byteSum(buffer.subarray(start, end))) & U64;
-    onProgress?.(end, buffer.length);
+  // One descriptor for every window, so that each maps the same file.
+  const { fd } = openTarget(path, 'read', false);
+  try {
+    const size = mappableSize(fd, path);
+    let sum = 0n;
+    for (let offset = 0; offset < size; offset += WINDOW) {
+      using mapping = mapFile(fd, { offset, length: Math.min(WINDOW, size - offset), advice: 'sequential' });
+      const buffer = mapping.buffer;
+      for (let start = 0; start < buffer.length; start += CHUNK) {
+        const end = Math.min(start + CHUNK, buffer.length);
+        sum = (sum + addon.byteSum(buffer.subarray(start, end))) & U64;
+        onProgress?.(offset + end, size);
+      }
+    }
+    return { sum, bytes: size };
+  } finally {
+    addon.closeFd(fd);
   }
-  return { sum, bytes: buffer.length };
 }
