@@ -47,12 +47,13 @@ describe('memmap residency, touch and evict', () => {
     const touched = runCli(['touch', path]);
     assert.equal(touched.status, 0, touched.stderr);
     assert.match(touched.stdout, /^touched 1 file, 8\.0 MiB in [\d.]+ s \([\d.]+ [KMG]?i?B\/s\)\n$/);
+    // touch read every page; on a busy machine the kernel may reclaim a few clean pages
+    // before the next command looks (seen: 12 of 2,048), so allow 1%.
     const warm = residencyOf(path);
-    assert.equal(warm.percent, 100);
-    assert.equal(warm.resident, (8 * MiB) / pageSize);
+    assert.ok(warm.resident >= 0.99 * ((8 * MiB) / pageSize), `${warm.resident} pages resident`);
     const shown = runCli(['residency', path]);
     assert.equal(shown.status, 0);
-    assert.match(shown.stdout, /\[O{60}\] 2,048\/2,048 pages 100% \(8\.0 MiB of 8\.0 MiB\)/);
+    assert.match(shown.stdout, /\[[Oo]{60}\] 2,0\d\d\/2,048 pages (100|99\.\d)% \(8\.0 MiB of 8\.0 MiB\)/);
     const evicted = runCli(['evict', '--json', path]);
     assert.equal(evicted.status, 0, evicted.stderr);
     const [after] = (JSON.parse(evicted.stdout) as { files: { resident: number; pages: number }[] }).files;
@@ -69,8 +70,9 @@ describe('memmap residency, touch and evict', () => {
       await new Promise((done) => setTimeout(done, 10));
     }
     const result = runCli(['residency', path]);
-    // Read-ahead may bring in a little more than asked: the 31st cell may be partly cached.
-    assert.match(result.stdout, /\[O{30}[ oO] {29}\] \d+\/1,024 pages/, result.stdout);
+    // Read-ahead may bring in a little more than asked: the 31st cell may be partly cached;
+    // and a busy machine may reclaim a page of the first half before the picture is drawn.
+    assert.match(result.stdout, /\[[Oo]{30}[ oO] {29}\] \d+\/1,024 pages/, result.stdout);
   });
 
   it('directories with -r; without -r a directory is an error (exit 1) and the rest is done', () => {
