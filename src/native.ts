@@ -67,7 +67,18 @@ export interface Addon {
   futexCancel(id: number): number;
   waiterThreads(): number;
   threadIds(): [pid: number, tid: number];
-  threadAlive(pid: number, tid: number): number;
+  /** 0, or -EINVAL (the record is not 8-aligned in memory), or why this thread cannot lock (-ENOTSUP, -ERANGE, -errno). */
+  lockCheck(record: Int32Array): number;
+  /** 0 acquired, 1 taken over from a dead owner, 2 busy, or -errno (-EDEADLK: this thread holds it). */
+  lockTry(record: Int32Array, waited: boolean): number;
+  /** lockTry, sleeping up to timeoutNs (< 0: no limit); -ETIMEDOUT. */
+  lockWait(record: Int32Array, timeoutNs: number): number;
+  lockWaitEnd(): void;
+  /** 0, or -EPERM when this thread does not hold it. */
+  lockRelease(record: Int32Array): number;
+  lockHeld(record: Int32Array): boolean;
+  /** Tests only: SIGSTOP the process at step `step` of lock or unlock (0: never). */
+  lockTestStop(step: number): void;
   bindRange(handle: Handle, start: number, length: number, policy: number, nodeMask: number, move: boolean): number;
   lockRange(handle: Handle, start: number, length: number, onFault: boolean): number;
   unlockRange(handle: Handle, start: number, length: number): number;

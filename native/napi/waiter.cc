@@ -276,16 +276,6 @@ napi_value js_thread_ids(napi_env env, napi_callback_info) {
   return result;
 }
 
-// threadAlive(pid, tid) -> 1 | 0 | -errno.
-napi_value js_thread_alive(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  int32_t pid = 0, tid = 0;
-  if (!get_args(env, info, 2, argv) || !get_int(env, argv[0], &pid) || !get_int(env, argv[1], &tid)) {
-    return nullptr;
-  }
-  return make_int(env, mm::thread_alive(pid, tid));
-}
-
 // waiterThreads() -> how many waiter threads exist, for tests.
 napi_value js_waiter_threads(napi_env env, napi_callback_info) {
   std::lock_guard<std::mutex> threads(g_threads_mutex);

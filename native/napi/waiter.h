@@ -13,7 +13,6 @@ napi_value js_futex_wait_async(napi_env env, napi_callback_info info);
 napi_value js_futex_cancel(napi_env env, napi_callback_info info);
 napi_value js_waiter_threads(napi_env env, napi_callback_info info);
 napi_value js_thread_ids(napi_env env, napi_callback_info info);
-napi_value js_thread_alive(napi_env env, napi_callback_info info);
 
 }  // namespace memmap
 

@@ -26,9 +26,6 @@ int words_wait(uint32_t* const* words, const uint32_t* expected, size_t count, i
 int thread_id();
 int process_id();
 
-// Whether thread `tid` of process `pid` is alive (tgkill with signal 0). 1, 0, or -errno.
-int thread_alive(int pid, int tid);
-
 // CLOCK_MONOTONIC now, in nanoseconds.
 int64_t monotonic_ns();
 

@@ -40,12 +40,6 @@ int thread_id() { return static_cast<int>(syscall(SYS_gettid)); }
 
 int process_id() { return static_cast<int>(getpid()); }
 
-int thread_alive(int pid, int tid) {
-  if (syscall(SYS_tgkill, pid, tid, 0) == 0) return 1;
-  // EPERM: alive, but another user's; ESRCH: gone.
-  return errno == ESRCH ? 0 : errno == EPERM ? 1 : -errno;
-}
-
 int64_t monotonic_ns() {
   struct timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);

@@ -10,7 +10,6 @@ int word_wake(uint32_t*, int) { return -ENOSYS; }
 int words_wait(uint32_t* const*, const uint32_t*, size_t, int64_t) { return -ENOSYS; }
 int thread_id() { return -ENOSYS; }
 int process_id() { return -ENOSYS; }
-int thread_alive(int, int) { return -ENOSYS; }
 int64_t monotonic_ns() { return 0; }
 
 }  // namespace mm

@@ -1,0 +1,120 @@
+// Robust lock words for JavaScript (os/lock.h): each callback takes the Int32Array of a lock
+// record (kLockRecordSize bytes, 8-aligned, as src/sync/mutex.ts places it) and runs on the
+// calling thread, which is the one that owns or takes the lock.
+#include "lock.h"
+
+#include <cerrno>
+#include <cstdint>
+
+#include "../os/lock.h"
+#include "glue.h"
+
+namespace memmap {
+
+namespace {
+
+// The record's lock word: the Int32Array must cover a whole, 8-aligned record.
+bool get_record(napi_env env, napi_value array, uint32_t** out) {
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, array, &type, &length, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_int32_array || length * 4 < mm::kLockRecordSize || data == nullptr ||
+      reinterpret_cast<uintptr_t>(data) % 8 != 0) {
+    fail(env, "a lock expects the Int32Array of a whole, 8-aligned record");
+    return false;
+  }
+  *out = static_cast<uint32_t*>(data);
+  return true;
+}
+
+// Once per JavaScript thread: when its environment ends (a worker terminated, the process
+// exiting), the locks it still holds are handed on before its mappings are unmapped. Cleanup
+// hooks run in the reverse order of their registration, so this one (added at the thread's
+// first lock) runs before the finalizers that unmap.
+thread_local bool t_hooked = false;
+
+void abandon(void*) { mm::lock_abandon_all(); }
+
+inline void hook(napi_env env) {
+  if (__builtin_expect(t_hooked, 1)) return;
+  t_hooked = napi_add_env_cleanup_hook(env, abandon, nullptr) == napi_ok;
+}
+
+}  // namespace
+
+// lockCheck(record) -> 0 | -EINVAL (not 8-aligned in memory) | why this thread cannot lock.
+napi_value js_lock_check(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  void* data = nullptr;
+  size_t length = 0;
+  napi_typedarray_type type;
+  if (!get_args(env, info, 1, argv) ||
+      napi_get_typedarray_info(env, argv[0], &type, &length, &data, nullptr, nullptr) != napi_ok) {
+    return nullptr;
+  }
+  if (reinterpret_cast<uintptr_t>(data) % 8 != 0) return make_int(env, -EINVAL);
+  return make_int(env, mm::lock_usable());
+}
+
+// lockTry(record, waited) -> 0 acquired | 1 owner died | 2 busy | -errno.
+napi_value js_lock_try(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  uint32_t* word = nullptr;
+  bool waited = false;
+  if (!get_args(env, info, 2, argv) || !get_record(env, argv[0], &word) || !get_bool(env, argv[1], &waited)) {
+    return nullptr;
+  }
+  hook(env);
+  return make_int(env, mm::lock_try(word, waited));
+}
+
+// lockWait(record, timeoutNs) -> as lockTry, or -ETIMEDOUT (timeoutNs < 0: no limit).
+napi_value js_lock_wait(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  uint32_t* word = nullptr;
+  double timeout = -1;
+  if (!get_args(env, info, 2, argv) || !get_record(env, argv[0], &word) ||
+      napi_get_value_double(env, argv[1], &timeout) != napi_ok) {
+    return nullptr;
+  }
+  // Clamped below 2^62 ns (146 years): the conversion to int64 and the deadline sum stay exact.
+  int64_t ns = timeout < 0 ? -1 : timeout >= 4.6e18 ? int64_t{4600000000000000000} : static_cast<int64_t>(timeout);
+  hook(env);
+  return make_int(env, mm::lock_wait(word, ns));
+}
+
+// lockWaitEnd(): a sync wait that gave up clears the thread's list_op_pending.
+napi_value js_lock_wait_end(napi_env env, napi_callback_info) {
+  mm::lock_wait_end();
+  return make_undefined(env);
+}
+
+// lockRelease(record) -> 0 | -EPERM.
+napi_value js_lock_release(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  uint32_t* word = nullptr;
+  if (!get_args(env, info, 1, argv) || !get_record(env, argv[0], &word)) return nullptr;
+  return make_int(env, mm::lock_release(word));
+}
+
+// lockHeld(record) -> whether this thread holds it.
+napi_value js_lock_held(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  uint32_t* word = nullptr;
+  if (!get_args(env, info, 1, argv) || !get_record(env, argv[0], &word)) return nullptr;
+  napi_value result = nullptr;
+  napi_get_boolean(env, mm::lock_held(word), &result);
+  return result;
+}
+
+// lockTestStop(step): for tests, stop the process (SIGSTOP) at a step of lock or unlock.
+napi_value js_lock_test_stop(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t step = 0;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], &step)) return nullptr;
+  mm::lock_test_stop(step);
+  return make_undefined(env);
+}
+
+}  // namespace memmap
