@@ -6,8 +6,10 @@
 #include <cerrno>
 #include <cstdint>
 
+#include "../os/futex.h"
 #include "../os/lock.h"
 #include "glue.h"
+#include "waiter.h"
 
 namespace memmap {
 
@@ -78,10 +80,9 @@ napi_value js_lock_wait(napi_env env, napi_callback_info info) {
       napi_get_value_double(env, argv[1], &timeout) != napi_ok) {
     return nullptr;
   }
-  // Clamped below 2^62 ns (146 years): the conversion to int64 and the deadline sum stay exact.
-  int64_t ns = timeout < 0 ? -1 : timeout >= 4.6e18 ? int64_t{4600000000000000000} : static_cast<int64_t>(timeout);
   hook(env);
-  return make_int(env, mm::lock_wait(word, ns));
+  if (!can_run_js(env)) return make_int(env, -ECANCELED);
+  return make_int(env, mm::lock_wait(word, mm::timeout_ns(timeout)));
 }
 
 // lockWaitEnd(): a sync wait that gave up clears the thread's list_op_pending.

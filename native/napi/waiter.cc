@@ -8,6 +8,7 @@
 // kMaxWords - 1 pending waits start another waiter thread.
 #include "waiter.h"
 
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdint>
@@ -27,12 +28,14 @@ namespace {
 struct EnvState {
   napi_threadsafe_function tsfn = nullptr;
   int pending = 0;  // waits outstanding, JavaScript thread only
-  bool closing = false;
+  // Set by the environment's cleanup on its own thread, read by the waiter threads.
+  std::atomic<bool> closing{false};
 };
 
 struct Result {
   double id;
   int status;  // 0 woken or value changed, -ETIMEDOUT, -EFAULT, ...
+  uint32_t* word;  // to pass a wake on when nobody takes the result
 };
 
 struct Wait {
@@ -50,13 +53,26 @@ struct WaiterThread {
   std::thread thread;
 };
 
-std::mutex g_threads_mutex;
-std::vector<std::unique_ptr<WaiterThread>> g_threads;
+// The waiter threads run for the life of the process, detached, and exit() does not stop
+// them: the table they use is never freed, so that no static destructor frees it under them.
+std::mutex& g_threads_mutex = *new std::mutex();
+std::vector<std::unique_ptr<WaiterThread>>& g_threads = *new std::vector<std::unique_ptr<WaiterThread>>();
+
+// A wake that the waiter thread consumed for a wait whose result nobody will take (cancelled,
+// or its environment gone) goes on to the next waiter of the word, so that it is not lost.
+// The word may have been unmapped meanwhile: the kernel then answers EFAULT, nothing is read.
+void pass_on(uint32_t* word) { mm::word_wake(word, 1); }
 
 void deliver(const Wait& wait, int status) {
-  if (wait.env->closing) return;
-  Result* result = new Result{wait.id, status};
-  if (napi_call_threadsafe_function(wait.env->tsfn, result, napi_tsfn_nonblocking) != napi_ok) delete result;
+  if (wait.env->closing.load(std::memory_order_acquire)) {
+    if (status == 0) pass_on(wait.word);
+    return;
+  }
+  Result* result = new Result{wait.id, status, wait.word};
+  if (napi_call_threadsafe_function(wait.env->tsfn, result, napi_tsfn_nonblocking) != napi_ok) {
+    if (status == 0) pass_on(wait.word);
+    delete result;
+  }
 }
 
 // Changes the control word so that the waiter's next futex_waitv sees a new value, and wakes it.
@@ -68,6 +84,8 @@ void poke(WaiterThread* w) {
 void serve(WaiterThread* w) {
   uint32_t* words[mm::kMaxWords];
   uint32_t expected[mm::kMaxWords];
+  double ids[mm::kMaxWords];
+  EnvState* envs[mm::kMaxWords];
   for (;;) {
     size_t count = 1;
     int64_t deadline = -1;
@@ -78,6 +96,8 @@ void serve(WaiterThread* w) {
       for (const Wait& wait : w->waits) {
         words[count] = wait.word;
         expected[count] = wait.expected;
+        ids[count] = wait.id;
+        envs[count] = wait.env;
         count++;
         if (wait.deadline >= 0 && (deadline < 0 || wait.deadline < deadline)) deadline = wait.deadline;
       }
@@ -85,13 +105,17 @@ void serve(WaiterThread* w) {
     int rc = mm::words_wait(words, expected, count, deadline);
     std::lock_guard<std::mutex> lock(w->mutex);
     int64_t now = mm::monotonic_ns();
+    // The wait the kernel woke, if any (by its id: the list may have changed meanwhile).
+    bool woken_found = rc < 1;
     for (size_t i = 0; i < w->waits.size();) {
       const Wait& wait = w->waits[i];
+      bool woken = rc >= 1 && wait.id == ids[rc] && wait.env == envs[rc];
+      if (woken) woken_found = true;
       // Asks the kernel whether the word still holds the expected value, without reading the
       // memory here: if it was unmapped meanwhile, the answer is EFAULT, not a crash.
-      int still = mm::word_wait(wait.word, wait.expected, 0);
+      int still = woken ? 0 : mm::word_wait(wait.word, wait.expected, 0);
       int status = 1;  // 1: keep waiting
-      if (rc == static_cast<int>(i) + 1 && wait.word == words[i + 1]) status = 0;
+      if (woken) status = 0;
       else if (still == -EAGAIN) status = 0;
       else if (still == -EFAULT) status = -EFAULT;
       else if (wait.deadline >= 0 && now >= wait.deadline) status = -ETIMEDOUT;
@@ -102,13 +126,18 @@ void serve(WaiterThread* w) {
       deliver(wait, status);
       w->waits.erase(w->waits.begin() + static_cast<std::ptrdiff_t>(i));
     }
+    // Woken for a wait cancelled before this thread got to it: the wake goes on.
+    if (!woken_found) pass_on(words[rc]);
   }
 }
 
 void call_js(napi_env env, napi_value dispatch, void* context, void* data) {
   Result* result = static_cast<Result*>(data);
   EnvState* state = static_cast<EnvState*>(context);
-  if (env != nullptr && dispatch != nullptr) {
+  if (env == nullptr || dispatch == nullptr) {
+    // The environment is going away with this result undelivered.
+    if (result->status == 0) pass_on(result->word);
+  } else {
     if (--state->pending == 0) napi_unref_threadsafe_function(env, state->tsfn);
     napi_value args[2], undefined = nullptr;
     napi_create_double(env, result->id, &args[0]);
@@ -122,7 +151,7 @@ void call_js(napi_env env, napi_value dispatch, void* context, void* data) {
 // Removes the waits of an environment that is going away (a worker exiting).
 void cleanup(void* arg) {
   EnvState* state = static_cast<EnvState*>(arg);
-  state->closing = true;
+  state->closing.store(true, std::memory_order_release);
   std::lock_guard<std::mutex> threads(g_threads_mutex);
   for (auto& w : g_threads) {
     std::lock_guard<std::mutex> lock(w->mutex);
@@ -164,6 +193,16 @@ bool get_word(napi_env env, napi_value array, napi_value index, uint32_t** out) 
 
 }  // namespace
 
+// Whether the environment may still run JavaScript: false once worker.terminate() or
+// process.exit() began to tear it down. Optimised JavaScript loops around a native call may
+// never check for termination themselves, so a sync wait asks before each sleep and ends
+// (-ECANCELED) instead of sleeping again. napi_coerce_to_bool is one of the calls that check.
+bool can_run_js(napi_env env) {
+  napi_value value = nullptr, result = nullptr;
+  napi_get_undefined(env, &value);
+  return napi_coerce_to_bool(env, value, &result) == napi_ok;
+}
+
 // waiterInit(dispatch): sets this thread's result callback, dispatch(id, status).
 napi_value js_waiter_init(napi_env env, napi_callback_info info) {
   napi_value argv[1], name = nullptr;
@@ -191,7 +230,8 @@ napi_value js_futex_wait(napi_env env, napi_callback_info info) {
       !get_int(env, argv[2], &expected) || napi_get_value_double(env, argv[3], &timeout) != napi_ok) {
     return nullptr;
   }
-  return make_int(env, mm::word_wait(word, static_cast<uint32_t>(expected), static_cast<int64_t>(timeout)));
+  if (!can_run_js(env)) return make_int(env, -ECANCELED);
+  return make_int(env, mm::word_wait(word, static_cast<uint32_t>(expected), mm::timeout_ns(timeout)));
 }
 
 // futexWake(array, index, count) -> woken | -errno.
@@ -220,7 +260,8 @@ napi_value js_futex_wait_async(napi_env env, napi_callback_info info) {
   }
   EnvState* state = env_state(env);
   if (state == nullptr) return fail(env, "waiterInit was not called");
-  int64_t deadline = timeout < 0 ? -1 : mm::monotonic_ns() + static_cast<int64_t>(timeout);
+  int64_t ns = mm::timeout_ns(timeout);
+  int64_t deadline = ns < 0 ? -1 : mm::monotonic_ns() + ns;
   Wait wait{word, static_cast<uint32_t>(expected), deadline, id, state};
   std::lock_guard<std::mutex> threads(g_threads_mutex);
   WaiterThread* chosen = nullptr;

@@ -6,6 +6,9 @@
 
 namespace memmap {
 
+// Whether JavaScript may still run in `env` (false once its teardown began).
+bool can_run_js(napi_env env);
+
 napi_value js_waiter_init(napi_env env, napi_callback_info info);
 napi_value js_futex_wait(napi_env env, napi_callback_info info);
 napi_value js_futex_wake(napi_env env, napi_callback_info info);

@@ -26,6 +26,13 @@ int words_wait(uint32_t* const* words, const uint32_t* expected, size_t count, i
 int thread_id();
 int process_id();
 
+// A timeout in nanoseconds as JavaScript passes it (a double; < 0: no limit), as an int64 that
+// the conversion and `now + timeout` cannot overflow: clamped at 2^62 ns (146 years).
+inline int64_t timeout_ns(double ns) {
+  if (!(ns >= 0)) return -1;
+  return ns >= 4.6e18 ? int64_t{4600000000000000000} : static_cast<int64_t>(ns);
+}
+
 // CLOCK_MONOTONIC now, in nanoseconds.
 int64_t monotonic_ns();
 

@@ -23,7 +23,7 @@
 import { MemmapError, systemError } from '../errors.js';
 import type { Mapping } from '../mapping.js';
 import { addon } from '../native.js';
-import { futex } from './futex.js';
+import { futex, SLICE_NS } from './futex.js';
 import {
   abortError,
   attachWords,
@@ -64,12 +64,6 @@ const SHAPE: Shape = { size: 64, align: 8 };
 const WAITERS = 1 << 31;
 /** FUTEX_TID_MASK. */
 const TID_MASK = 0x3fffffff;
-/**
- * A sync wait sleeps in the kernel at most this long before it returns to JavaScript and
- * sleeps again, so that worker.terminate() and process.exit() are never held up. Owner death
- * does not depend on it: the kernel wakes a waiter at once.
- */
-const SLICE_NS = 100e6;
 
 const ACQUIRED = 0;
 const OWNER_DIED = 1;
@@ -345,11 +339,16 @@ export class Mutex {
         }
         return result;
       }
-      if (signal?.aborted) throw abortError(signal);
+      const left = deadline - performance.now();
+      if (signal?.aborted || left <= 0) {
+        // A wake taken by this waiter, whose lock another thread then got first, must not end
+        // with it: the thread that got it may not know anyone waits.
+        if (waited) futex.wake(this.#words, 0, 1);
+        if (signal?.aborted) throw abortError(signal);
+        throw timeoutError();
+      }
       const seen = this.#announce();
       if (seen === 0) continue;
-      const left = deadline - performance.now();
-      if (left <= 0) throw timeoutError();
       try {
         await futex.waitAsync(this.#words, 0, seen, {
           ...(left === Number.POSITIVE_INFINITY ? {} : { timeout: left }),
