@@ -9,7 +9,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { Mutex, SharedMemory } from '../src/index.js';
-import { coreAddon, entry } from './helpers/index.js';
+import { coreAddon, entry, saidBy } from './helpers/index.js';
 
 /** The steps of native/os/lock_linux.cc a process can be stopped at. */
 const STEP = {
@@ -45,19 +45,7 @@ function child(name: string, body: string, prefix: string[] = []): ChildProcess 
   });
 }
 
-/** Resolves once `text` appears on the child's stdout. */
-function said(proc: ChildProcess, text: string): Promise<void> {
-  return new Promise((done, fail) => {
-    let out = '';
-    proc.stdout?.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      if (out.includes(text)) done();
-    });
-    proc.once('exit', (code, signal) => {
-      if (!out.includes(text)) fail(new Error(`the child exited (${code ?? signal}) before saying ${text}`));
-    });
-  });
-}
+const said = saidBy;
 
 /** Waits (bounded) until the process is stopped (state T in /proc/PID/stat). */
 async function stopped(pid: number): Promise<void> {

@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { Condition, futex, Mutex, Semaphore, SharedMemory } from '../src/index.js';
-import { entry } from './helpers/index.js';
+import { entry, saidBy } from './helpers/index.js';
 
 /** A child process that opens NAME and runs `body` (an async module body). */
 function child(name: string, body: string): ChildProcess {
@@ -26,18 +26,7 @@ function child(name: string, body: string): ChildProcess {
   );
 }
 
-function said(proc: ChildProcess, text: string): Promise<void> {
-  return new Promise((done, fail) => {
-    let out = '';
-    proc.stdout?.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      if (out.includes(text)) done();
-    });
-    proc.once('exit', (code) => {
-      if (!out.includes(text)) fail(new Error(`the child exited (${code}) before saying ${text}`));
-    });
-  });
-}
+const said = saidBy;
 
 const pause = (ms: number) => new Promise((done) => setTimeout(done, ms));
 

@@ -126,3 +126,17 @@ export function signalFixture(dir: string): string {
   ]);
   return output;
 }
+
+/** Resolves once `text` appears on a spawned process's stdout; rejects if it exits first. */
+export function saidBy(proc: import('node:child_process').ChildProcess, text: string): Promise<void> {
+  return new Promise((done, fail) => {
+    let out = '';
+    proc.stdout?.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      if (out.includes(text)) done();
+    });
+    proc.once('exit', (code, signal) => {
+      if (!out.includes(text)) fail(new Error(`the child exited (${code ?? signal}) before saying ${text}`));
+    });
+  });
+}
