@@ -6,10 +6,18 @@
 // its own; adding or cancelling a wait changes the control word and wakes it. Results go back
 // to the JavaScript thread that asked, through that thread's thread-safe function. More than
 // kMaxWords - 1 pending waits start another waiter thread.
+//
+// Kernels before 5.16 have no futex_waitv (nor have container seccomp profiles older than it:
+// the call answers ENOSYS). There each waiter thread serves one wait, asleep in FUTEX_WAIT on
+// its word (with an absolute deadline), or on its control word when idle: it costs a thread
+// per pending wait, but no CPU, and a wake reaches it as fast. Cancelling such a wait wakes
+// every waiter of its word once, since no other wake is sure to reach this thread: a spurious
+// wake-up, which futex waits allow and every memmap wait absorbs.
 #include "waiter.h"
 
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -75,10 +83,37 @@ void deliver(const Wait& wait, int status) {
   }
 }
 
+// Whether the kernel has futex_waitv: asked once, with a word that does not hold the value
+// expected (EAGAIN: it has; ENOSYS: it has not).
+bool has_waitv() {
+  static const bool known = [] {
+    uint32_t word = 1;
+    uint32_t* words[1] = {&word};
+    uint32_t expected[1] = {0};
+    return mm::words_wait(words, expected, 1, -1) != -ENOSYS;
+  }();
+  return known;
+}
+
+// How many waits one waiter thread serves.
+size_t capacity() { return has_waitv() ? mm::kMaxWords - 1 : 1; }
+
 // Changes the control word so that the waiter's next futex_waitv sees a new value, and wakes it.
 void poke(WaiterThread* w) {
   __atomic_add_fetch(&w->control, 1, __ATOMIC_SEQ_CST);
   mm::word_wake(&w->control, 1);
+}
+
+// After a wait on `word` was taken off `w`: wakes the thread, wherever it sleeps.
+void interrupt(WaiterThread* w, uint32_t* word) {
+  poke(w);
+  if (!has_waitv()) mm::word_wake(word, INT_MAX);
+}
+
+// One sleep of a waiter thread without futex_waitv, answering as words_wait would.
+int wait_one(uint32_t* const* words, const uint32_t* expected, size_t count, int64_t deadline) {
+  int rc = mm::word_wait_until(words[count - 1], expected[count - 1], deadline);
+  return rc == 0 ? static_cast<int>(count - 1) : rc;
 }
 
 void serve(WaiterThread* w) {
@@ -102,9 +137,12 @@ void serve(WaiterThread* w) {
         if (wait.deadline >= 0 && (deadline < 0 || wait.deadline < deadline)) deadline = wait.deadline;
       }
     }
-    int rc = mm::words_wait(words, expected, count, deadline);
+    int rc = has_waitv() ? mm::words_wait(words, expected, count, deadline) : wait_one(words, expected, count, deadline);
     std::lock_guard<std::mutex> lock(w->mutex);
     int64_t now = mm::monotonic_ns();
+    // A failure that is not about one word ends every wait of this thread with it: an error
+    // is never swallowed (nor retried in a loop that would burn a core).
+    bool failed = rc < 0 && rc != -EAGAIN && rc != -ETIMEDOUT && rc != -EINTR && rc != -EFAULT;
     // The wait the kernel woke, if any (by its id: the list may have changed meanwhile).
     bool woken_found = rc < 1;
     for (size_t i = 0; i < w->waits.size();) {
@@ -115,7 +153,8 @@ void serve(WaiterThread* w) {
       // memory here: if it was unmapped meanwhile, the answer is EFAULT, not a crash.
       int still = woken ? 0 : mm::word_wait(wait.word, wait.expected, 0);
       int status = 1;  // 1: keep waiting
-      if (woken) status = 0;
+      if (failed) status = rc;
+      else if (woken) status = 0;
       else if (still == -EAGAIN) status = 0;
       else if (still == -EFAULT) status = -EFAULT;
       else if (wait.deadline >= 0 && now >= wait.deadline) status = -ETIMEDOUT;
@@ -157,7 +196,9 @@ void cleanup(void* arg) {
     std::lock_guard<std::mutex> lock(w->mutex);
     for (size_t i = 0; i < w->waits.size();) {
       if (w->waits[i].env == state) {
+        uint32_t* word = w->waits[i].word;
         w->waits.erase(w->waits.begin() + static_cast<std::ptrdiff_t>(i));
+        interrupt(w.get(), word);
       } else {
         i++;
       }
@@ -267,7 +308,7 @@ napi_value js_futex_wait_async(napi_env env, napi_callback_info info) {
   WaiterThread* chosen = nullptr;
   for (auto& w : g_threads) {
     std::lock_guard<std::mutex> lock(w->mutex);
-    if (w->waits.size() < mm::kMaxWords - 1) {
+    if (w->waits.size() < capacity()) {
       w->waits.push_back(wait);
       chosen = w.get();
       break;
@@ -298,9 +339,10 @@ napi_value js_futex_cancel(napi_env env, napi_callback_info info) {
     std::lock_guard<std::mutex> lock(w->mutex);
     for (size_t i = 0; i < w->waits.size(); i++) {
       if (w->waits[i].id == id && w->waits[i].env == state) {
+        uint32_t* word = w->waits[i].word;
         w->waits.erase(w->waits.begin() + static_cast<std::ptrdiff_t>(i));
         if (--state->pending == 0) napi_unref_threadsafe_function(env, state->tsfn);
-        poke(w.get());
+        interrupt(w.get(), word);
         return make_int(env, 1);
       }
     }

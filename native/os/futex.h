@@ -12,12 +12,16 @@ namespace mm {
 // Returns 0 when woken, -EAGAIN if the word did not hold `expected`, -ETIMEDOUT, or -EINTR.
 int word_wait(uint32_t* word, uint32_t expected, int64_t timeout_ns);
 
+// word_wait with an absolute CLOCK_MONOTONIC deadline (< 0: none) instead of a timeout.
+int word_wait_until(uint32_t* word, uint32_t expected, int64_t deadline_ns);
+
 // Wakes up to `count` waiters on the word. Returns how many were woken, or -errno.
 int word_wake(uint32_t* word, int count);
 
 // Waits on several words at once: returns the index of one that was woken, -EAGAIN if one of
 // them did not hold its expected value, -ETIMEDOUT when the absolute CLOCK_MONOTONIC
-// `deadline_ns` passed (< 0: none), or -errno. At most kMaxWords words.
+// `deadline_ns` passed (< 0: none), or -errno. At most kMaxWords words. futex_waitv is Linux
+// 5.16: older kernels (and seccomp profiles that predate it) answer -ENOSYS.
 constexpr size_t kMaxWords = 128;
 int words_wait(uint32_t* const* words, const uint32_t* expected, size_t count, int64_t deadline_ns);
 

@@ -54,6 +54,15 @@ int word_wait(uint32_t* word, uint32_t expected, int64_t timeout_ns) {
   return rc == 0 ? 0 : -errno;
 }
 
+int word_wait_until(uint32_t* word, uint32_t expected, int64_t deadline_ns) {
+  struct timespec deadline;
+  struct timespec* limit = to_timespec(deadline_ns, &deadline);
+  // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline (Linux 2.6.25); the bitset
+  // that matches every wake makes it a plain wait otherwise.
+  long rc = syscall(SYS_futex, word, FUTEX_WAIT_BITSET, expected, limit, nullptr, FUTEX_BITSET_MATCH_ANY);
+  return rc == 0 ? 0 : -errno;
+}
+
 int word_wake(uint32_t* word, int count) {
   long rc = syscall(SYS_futex, word, FUTEX_WAKE, count, nullptr, nullptr, 0);
   return rc < 0 ? -errno : static_cast<int>(rc);

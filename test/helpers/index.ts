@@ -37,8 +37,13 @@ export interface ChildResult {
 
 /** Runs node with `args` and the memmap entry point in MEMMAP, collecting its output. */
 export function runNode(args: string[], env: Record<string, string> = {}): Promise<ChildResult> {
+  return runCommand(process.execPath, args, env);
+}
+
+/** Runs `command` with `args` and the memmap entry point in MEMMAP, collecting its output. */
+export function runCommand(command: string, args: string[], env: Record<string, string> = {}): Promise<ChildResult> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, args, {
+    const child = spawn(command, args, {
       env: { ...process.env, MEMMAP: entry, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
