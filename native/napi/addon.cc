@@ -56,6 +56,7 @@ napi_value init(napi_env env, napi_value exports) {
       FUNCTION("waiterThreads", js_waiter_threads),
       FUNCTION("threadIds", js_thread_ids),
       FUNCTION("lockCheck", js_lock_check),
+      FUNCTION("lockRecord", js_lock_record),
       FUNCTION("lockTry", js_lock_try),
       FUNCTION("lockWait", js_lock_wait),
       FUNCTION("lockWaitEnd", js_lock_wait_end),

@@ -15,6 +15,23 @@ namespace memmap {
 
 namespace {
 
+// The record's lock word, from the handle lockRecord made: an External that carries the
+// word's address, so that the hot path reads no typed array. The Mutex that holds the handle
+// also holds the record's Int32Array, which keeps the memory (or, after close(), its harmless
+// stand-in) mapped; TypeScript checks close() before each call.
+bool get_handle(napi_env env, napi_value handle, uint32_t** out) {
+  void* data = nullptr;
+  // Only napi_get_value_external (is it an External at all?), not the type tag check of
+  // get_tagged, which costs as much again as the rest of an uncontended lock: the handle is a
+  // private field of Mutex, made by lockRecord, never a value a caller passes in.
+  if (napi_get_value_external(env, handle, &data) != napi_ok || data == nullptr) {
+    fail(env, "memmap addon expected a lock record handle");
+    return false;
+  }
+  *out = static_cast<uint32_t*>(data);
+  return true;
+}
+
 // The record's lock word: the Int32Array must cover a whole, 8-aligned record.
 bool get_record(napi_env env, napi_value array, uint32_t** out) {
   napi_typedarray_type type;
@@ -59,12 +76,23 @@ napi_value js_lock_check(napi_env env, napi_callback_info info) {
   return make_int(env, mm::lock_usable());
 }
 
+// lockRecord(record) -> the handle the other calls take, for an 8-aligned whole record.
+napi_value js_lock_record(napi_env env, napi_callback_info info) {
+  napi_value argv[1], handle = nullptr;
+  uint32_t* word = nullptr;
+  if (!get_args(env, info, 1, argv) || !get_record(env, argv[0], &word)) return nullptr;
+  if (napi_create_external(env, word, nullptr, nullptr, &handle) != napi_ok) {
+    return fail(env, "could not make a lock record handle");
+  }
+  return handle;
+}
+
 // lockTry(record, waited) -> 0 acquired | 1 owner died | 2 busy | -errno.
 napi_value js_lock_try(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   uint32_t* word = nullptr;
   bool waited = false;
-  if (!get_args(env, info, 2, argv) || !get_record(env, argv[0], &word) || !get_bool(env, argv[1], &waited)) {
+  if (!get_args(env, info, 2, argv) || !get_handle(env, argv[0], &word) || !get_bool(env, argv[1], &waited)) {
     return nullptr;
   }
   hook(env);
@@ -76,7 +104,7 @@ napi_value js_lock_wait(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   uint32_t* word = nullptr;
   double timeout = -1;
-  if (!get_args(env, info, 2, argv) || !get_record(env, argv[0], &word) ||
+  if (!get_args(env, info, 2, argv) || !get_handle(env, argv[0], &word) ||
       napi_get_value_double(env, argv[1], &timeout) != napi_ok) {
     return nullptr;
   }
@@ -95,7 +123,7 @@ napi_value js_lock_wait_end(napi_env env, napi_callback_info) {
 napi_value js_lock_release(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   uint32_t* word = nullptr;
-  if (!get_args(env, info, 1, argv) || !get_record(env, argv[0], &word)) return nullptr;
+  if (!get_args(env, info, 1, argv) || !get_handle(env, argv[0], &word)) return nullptr;
   return make_int(env, mm::lock_release(word));
 }
 
@@ -103,7 +131,7 @@ napi_value js_lock_release(napi_env env, napi_callback_info info) {
 napi_value js_lock_held(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   uint32_t* word = nullptr;
-  if (!get_args(env, info, 1, argv) || !get_record(env, argv[0], &word)) return nullptr;
+  if (!get_args(env, info, 1, argv) || !get_handle(env, argv[0], &word)) return nullptr;
   napi_value result = nullptr;
   napi_get_boolean(env, mm::lock_held(word), &result);
   return result;

@@ -7,6 +7,7 @@
 namespace memmap {
 
 napi_value js_lock_check(napi_env env, napi_callback_info info);
+napi_value js_lock_record(napi_env env, napi_callback_info info);
 napi_value js_lock_try(napi_env env, napi_callback_info info);
 napi_value js_lock_wait(napi_env env, napi_callback_info info);
 napi_value js_lock_wait_end(napi_env env, napi_callback_info info);

@@ -22,7 +22,7 @@
  */
 import { MemmapError, systemError } from '../errors.js';
 import type { Mapping } from '../mapping.js';
-import { addon } from '../native.js';
+import { addon, type LockHandle } from '../native.js';
 import { futex, SLICE_NS } from './futex.js';
 import {
   abortError,
@@ -127,6 +127,8 @@ function timeoutError(): MemmapError {
  */
 export class Mutex {
   readonly #words: Int32Array;
+  /** The lock word's native handle; #words keeps its memory mapped. */
+  readonly #record: LockHandle;
   readonly #mapping: Mapping | null;
   readonly #lane: Lane;
 
@@ -140,6 +142,7 @@ export class Mutex {
     }
     if (rc < 0) throw unsupported(rc);
     this.#words = words;
+    this.#record = addon.lockRecord(words);
     this.#mapping = mapping;
     this.#lane = laneOf(target, byteOffset);
   }
@@ -197,7 +200,7 @@ export class Mutex {
    */
   tryLock(): LockResult | false {
     this.#check();
-    const rc = addon.lockTry(this.#words, false);
+    const rc = addon.lockTry(this.#record, false);
     return rc === 2 ? false : this.#taken(rc);
   }
 
@@ -210,7 +213,7 @@ export class Mutex {
     this.#check();
     if (options === undefined) {
       // The uncontended case first, before any option parsing: one native call.
-      const rc = addon.lockTry(this.#words, false);
+      const rc = addon.lockTry(this.#record, false);
       if (rc !== 2) return this.#taken(rc);
     }
     const { deadline, spin } = waitingOf(options, false);
@@ -221,7 +224,7 @@ export class Mutex {
         this.#check();
         const left = (deadline - performance.now()) * 1e6;
         if (left <= 0) throw timeoutError();
-        const rc = addon.lockWait(this.#words, Math.min(left, SLICE_NS));
+        const rc = addon.lockWait(this.#record, Math.min(left, SLICE_NS));
         if (rc !== ETIMEDOUT) return this.#taken(rc);
       }
     } finally {
@@ -258,7 +261,7 @@ export class Mutex {
    */
   unlock(): void {
     this.#check();
-    if (addon.lockRelease(this.#words) !== 0) {
+    if (addon.lockRelease(this.#record) !== 0) {
       const state = Atomics.load(this.#words, 0);
       throw new MemmapError(
         'ERR_MEMMAP_NOT_OWNER',
@@ -309,7 +312,7 @@ export class Mutex {
     let result: LockResult | false = false;
     spinUntil(micros, () => {
       if ((Atomics.load(this.#words, 0) & TID_MASK) !== 0) return false;
-      const rc = addon.lockTry(this.#words, false);
+      const rc = addon.lockTry(this.#record, false);
       if (rc === 2) return false;
       result = this.#taken(rc);
       return true;
@@ -328,13 +331,13 @@ export class Mutex {
     let waited = false;
     for (;;) {
       this.#check();
-      const rc = addon.lockTry(this.#words, waited);
+      const rc = addon.lockTry(this.#record, waited);
       if (rc !== 2) {
         const result = this.#taken(rc);
         this.#lane.owned = false;
         if (signal?.aborted) {
           // Aborted while a wake was on its way to us: the lock goes on to the next waiter.
-          addon.lockRelease(this.#words);
+          addon.lockRelease(this.#record);
           throw abortError(signal);
         }
         return result;

@@ -2,7 +2,7 @@
  * Shared test helpers: temporary folders, child processes, error checks.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -132,16 +132,37 @@ export function signalFixture(dir: string): string {
   return output;
 }
 
-/** Resolves once `text` appears on a spawned process's stdout; rejects if it exits first. */
-export function saidBy(proc: import('node:child_process').ChildProcess, text: string): Promise<void> {
-  return new Promise((done, fail) => {
-    let out = '';
+/** What each process watched by saidBy has printed so far. */
+const printed = new WeakMap<ChildProcess, { out: string }>();
+
+/**
+ * Resolves once `text` appears on a spawned process's stdout (including what it printed before
+ * this call, once any saidBy call watches it); rejects if it exits first.
+ */
+export function saidBy(proc: ChildProcess, text: string): Promise<void> {
+  let seen = printed.get(proc);
+  if (seen === undefined) {
+    const record = { out: '' };
+    seen = record;
+    printed.set(proc, record);
     proc.stdout?.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      if (out.includes(text)) done();
+      record.out += d;
     });
+  }
+  const state = seen;
+  return new Promise((done, fail) => {
+    if (state.out.includes(text)) return done();
+    const check = () => {
+      if (state.out.includes(text)) {
+        proc.stdout?.off('data', check);
+        done();
+      }
+    };
+    proc.stdout?.on('data', check);
     proc.once('exit', (code, signal) => {
-      if (!out.includes(text)) fail(new Error(`the child exited (${code ?? signal}) before saying ${text}`));
+      setImmediate(() => {
+        if (!state.out.includes(text)) fail(new Error(`the child exited (${code ?? signal}) before saying ${text}`));
+      });
     });
   });
 }
