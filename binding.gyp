@@ -10,6 +10,7 @@
         "native/napi/addon.cc",
         "native/napi/file.cc",
         "native/napi/glue.cc",
+        "native/napi/lock.cc",
         "native/napi/mapping.cc",
         "native/napi/region.cc",
         "native/napi/semaphore.cc",
@@ -20,12 +21,12 @@
       "conditions": [
         ["OS == 'linux'", {
           "sources": ["native/os/map_linux.cc", "native/os/guard_linux.cc", "native/os/futex_linux.cc",
-                      "native/os/sem_linux.cc"],
+                      "native/os/sem_linux.cc", "native/os/lock_linux.cc"],
           "libraries": ["-ldl", "-lpthread"],
         }],
         ["OS != 'linux'", {
           "sources": ["native/os/map_stub.cc", "native/os/guard_stub.cc", "native/os/futex_stub.cc",
-                      "native/os/sem_stub.cc"],
+                      "native/os/sem_stub.cc", "native/os/lock_stub.cc"],
         }],
       ],
     },

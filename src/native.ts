@@ -21,6 +21,9 @@ import { MemmapError } from './errors.js';
 /** An opaque reference to a mapped region, owned by the addon. */
 export type Handle = { readonly __memmapHandle: unique symbol };
 
+/** An opaque reference to a Mutex's lock word (native/napi/lock.cc). */
+export type LockHandle = { readonly __memmapLock: unique symbol };
+
 /** An opaque reference to an open named semaphore, owned by the addon. */
 export type SemHandle = { readonly __memmapSemaphore: unique symbol };
 
@@ -79,7 +82,20 @@ export interface Addon {
   futexCancel(id: number): number;
   waiterThreads(): number;
   threadIds(): [pid: number, tid: number];
-  threadAlive(pid: number, tid: number): number;
+  /** 0, or -EINVAL (the record is not 8-aligned in memory), or why this thread cannot lock (-ENOTSUP, -ERANGE, -errno). */
+  lockCheck(record: Int32Array): number;
+  /** The handle of a checked record (lockCheck answered 0), which the calls below take. */
+  lockRecord(record: Int32Array): LockHandle;
+  /** 0 acquired, 1 taken over from a dead owner, 2 busy, or -errno (-EDEADLK: this thread holds it). */
+  lockTry(record: LockHandle, waited: boolean): number;
+  /** lockTry, sleeping up to timeoutNs (< 0: no limit); -ETIMEDOUT. */
+  lockWait(record: LockHandle, timeoutNs: number): number;
+  lockWaitEnd(): void;
+  /** 0, or -EPERM when this thread does not hold it. */
+  lockRelease(record: LockHandle): number;
+  lockHeld(record: LockHandle): boolean;
+  /** Tests only: SIGSTOP the process at step `step` of lock or unlock (0: never). */
+  lockTestStop(step: number): void;
   bindRange(handle: Handle, start: number, length: number, policy: number, nodeMask: number, move: boolean): number;
   lockRange(handle: Handle, start: number, length: number, onFault: boolean): number;
   unlockRange(handle: Handle, start: number, length: number): number;

@@ -77,10 +77,10 @@ describe('Event', () => {
 
 describe('Condition', () => {
   it('wait releases the mutex, sleeps until notify, and holds the mutex again', async () => {
-    const sab = new SharedArrayBuffer(64);
+    const sab = new SharedArrayBuffer(128);
     const mutex = Mutex.create(sab, 0);
-    const condition = Condition.create(sab, 16);
-    const state = new Int32Array(sab, 48, 1);
+    const condition = Condition.create(sab, 64);
+    const state = new Int32Array(sab, 96, 1);
     mutex.lock();
     const notifier = setInterval(() => {
       // Runs while waitAsync sleeps: the mutex must be free to take.
@@ -96,9 +96,9 @@ describe('Condition', () => {
   });
 
   it('errors: not holding the mutex, timeouts and abort leave the mutex held', async () => {
-    const sab = new SharedArrayBuffer(64);
+    const sab = new SharedArrayBuffer(128);
     const mutex = Mutex.create(sab, 0);
-    const condition = Condition.create(sab, 16);
+    const condition = Condition.create(sab, 64);
     assertThrowsCode(() => condition.wait(mutex), 'ERR_MEMMAP_NOT_OWNER');
     await assertRejectsCode(condition.waitAsync(mutex), 'ERR_MEMMAP_NOT_OWNER');
     mutex.lock();
@@ -109,24 +109,24 @@ describe('Condition', () => {
     await assert.rejects(condition.waitAsync(mutex, { signal: AbortSignal.timeout(20) }), { name: 'AbortError' });
     mutex.unlock(); // held again after the abort, by this thread
     assertThrowsCode(() => condition.notify(-1), 'ERR_OUT_OF_RANGE');
-    assertThrowsCode(() => Condition.attach(sab, 32), 'ERR_INVALID_ARG_VALUE');
+    assertThrowsCode(() => Condition.attach(sab, 96), 'ERR_INVALID_ARG_VALUE');
     condition.notifyAll(); // nobody waits: nothing happens
   });
 
   it('a queue between a process and two worker threads: notifyAll wakes every consumer', async () => {
-    // Layout of the shared page: Mutex at 0, Condition at 16, the number of items at 64, the
-    // number taken at 68. The parent produces 3 items; two workers here and one child process
+    // Layout of the shared page: Mutex at 0, Condition at 64, the number of items at 128, the
+    // number taken at 132. The parent produces 3 items; two workers here and one child process
     // each take one, waiting on the condition while the queue is empty.
     const name = `/memmap-cond-${process.pid}`;
     using shm = SharedMemory.create(name, 4096);
     try {
       const mutex = Mutex.create(shm, 0);
-      const condition = Condition.create(shm, 16);
+      const condition = Condition.create(shm, 64);
       const consumer = `
         const shm = SharedMemory.open(NAME);
         const mutex = Mutex.attach(shm, 0);
-        const condition = Condition.attach(shm, 16);
-        const words = new Int32Array(shm.sharedBuffer(), 64, 2);
+        const condition = Condition.attach(shm, 64);
+        const words = new Int32Array(shm.sharedBuffer(), 128, 2);
         mutex.lock();
         while (words[0] === 0) condition.wait(mutex, { timeout: 10000 });
         words[0]--;
@@ -153,14 +153,14 @@ describe('Condition', () => {
       );
       await new Promise((done) => setTimeout(done, 100));
       await mutex.withLock(() => {
-        new Int32Array(shm.sharedBuffer(), 64, 1)[0] = 3;
+        new Int32Array(shm.sharedBuffer(), 128, 1)[0] = 3;
         condition.notifyAll();
       });
       const result = await child;
       assertExitedCleanly(result);
       assert.equal(result.stdout, 'took one');
       assert.deepEqual(await Promise.all(workers), [0, 0]);
-      const words = new Int32Array(shm.sharedBuffer(), 64, 2);
+      const words = new Int32Array(shm.sharedBuffer(), 128, 2);
       assert.deepEqual([...words], [0, 3]);
     } finally {
       SharedMemory.unlink(name);

@@ -138,6 +138,56 @@ describe('Mutex errors and options', () => {
     assert.equal(mutex.locked, false);
   });
 
+  it('async callers on one thread queue in order; a sync lock by the holding thread still throws', async () => {
+    const sab = new SharedArrayBuffer(128);
+    const mutex = Mutex.create(sab, 0);
+    const order: number[] = [];
+    const tasks = [0, 1, 2, 3].map((i) =>
+      mutex.withLock(async () => {
+        order.push(i);
+        assertThrowsCode(() => mutex.lock(), 'ERR_MEMMAP_DEADLOCK');
+        await new Promise((done) => setTimeout(done, 5));
+        order.push(i);
+      }),
+    );
+    // A second Mutex object over the same bytes shares the queue.
+    const late = Mutex.attach(sab, 0).withLock(() => order.push(9));
+    await Promise.all([...tasks, late]);
+    assert.deepEqual(order, [0, 0, 1, 1, 2, 2, 3, 3, 9]);
+    // Held with lock(): lockAsync waits for the unlock, and a timed-out or aborted turn leaves.
+    mutex.lock();
+    const waiting = mutex.lockAsync();
+    await assert.rejects(mutex.lockAsync({ timeout: 20 }), { code: 'ERR_MEMMAP_TIMEOUT' });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 20);
+    await assert.rejects(mutex.lockAsync({ signal: controller.signal }), { name: 'AbortError' });
+    mutex.unlock();
+    assert.equal(await waiting, 'acquired');
+    mutex.unlock();
+    assert.equal(mutex.locked, false);
+  });
+
+  it('a worker that ends holding the lock (exit or terminate) hands it on as owner-died', async () => {
+    const sab = new SharedArrayBuffer(64);
+    const mutex = Mutex.create(sab, 0);
+    for (const end of ['exit', 'terminate']) {
+      const worker = new Worker(
+        `const { workerData, parentPort } = require('node:worker_threads');
+         import(workerData.entry).then(({ Mutex }) => {
+           Mutex.attach(workerData.sab, 0).lock();
+           parentPort.postMessage('locked');
+           if (workerData.end === 'terminate') setInterval(() => {}, 1000);
+         });`,
+        { eval: true, workerData: { sab, entry, end } },
+      );
+      await new Promise((done) => worker.once('message', done));
+      const waiting = mutex.lockAsync();
+      if (end === 'terminate') await worker.terminate();
+      assert.equal(await waiting, 'owner-died', end);
+      mutex.unlock();
+    }
+  });
+
   it('placement errors have codes', () => {
     using file = mapFile(counterFile(), { mode: 'copy' });
     assertThrowsCode(() => Mutex.create(file, 0), 'ERR_INVALID_ARG_VALUE');
@@ -145,6 +195,10 @@ describe('Mutex errors and options', () => {
     assertThrowsCode(() => Mutex.create(priv, 0), 'ERR_INVALID_ARG_VALUE');
     using shm = SharedMemory.anonymous(4096);
     assertThrowsCode(() => Mutex.create(shm, 2), 'ERR_INVALID_ARG_VALUE');
+    assertThrowsCode(() => Mutex.create(shm, 4), 'ERR_INVALID_ARG_VALUE');
+    // A Mutex of the 16-byte layout of earlier versions (its marker in word 2).
+    new Int32Array(shm.sharedBuffer(), 256, 4).set([0, 0, 0x6d6d7478, 0]);
+    assertThrowsCode(() => Mutex.attach(shm, 256), 'ERR_MEMMAP_UNSUPPORTED');
     assertThrowsCode(() => Mutex.create(shm, 4088), 'ERR_MEMMAP_OUT_OF_RANGE');
     assertThrowsCode(() => Mutex.attach(shm, 64), 'ERR_INVALID_ARG_VALUE');
     assertThrowsCode(() => Mutex.create(new ArrayBuffer(64) as never, 0), 'ERR_INVALID_ARG_TYPE');

@@ -26,7 +26,7 @@ describe('Semaphore', () => {
   it('spin: a wait that spins takes a post made meanwhile by a worker; the option is checked', async () => {
     const { Worker } = await import('node:worker_threads');
     const { Mutex, Condition } = await import('../src/index.js');
-    const sab = new SharedArrayBuffer(64);
+    const sab = new SharedArrayBuffer(256);
     const sem = Semaphore.create(sab, 0, 0);
     const worker = new Worker(
       `const { workerData } = require('node:worker_threads');
@@ -43,9 +43,9 @@ describe('Semaphore', () => {
     assertThrowsCode(() => sem.wait({ spin: -1 }), 'ERR_OUT_OF_RANGE');
     assertThrowsCode(() => sem.wait({ spin: 100_001 }), 'ERR_OUT_OF_RANGE');
     assertThrowsCode(() => sem.wait({ spin: '5' as unknown as number }), 'ERR_INVALID_ARG_TYPE');
-    const mutex = Mutex.create(sab, 16);
+    const mutex = Mutex.create(sab, 64);
     assert.equal(mutex.lock({ spin: 10 }), 'acquired');
-    assertThrowsCode(() => Condition.create(sab, 32).wait(mutex, { spin: 1 } as object), 'ERR_INVALID_ARG_VALUE');
+    assertThrowsCode(() => Condition.create(sab, 128).wait(mutex, { spin: 1 } as object), 'ERR_INVALID_ARG_VALUE');
     mutex.unlock();
   });
 

@@ -7,6 +7,7 @@
 #include "../os/mm.h"
 #include "file.h"
 #include "glue.h"
+#include "lock.h"
 #include "mapping.h"
 #include "semaphore.h"
 #include "tuning.h"
@@ -57,7 +58,14 @@ napi_value init(napi_env env, napi_value exports) {
       FUNCTION("futexCancel", js_futex_cancel),
       FUNCTION("waiterThreads", js_waiter_threads),
       FUNCTION("threadIds", js_thread_ids),
-      FUNCTION("threadAlive", js_thread_alive),
+      FUNCTION("lockCheck", js_lock_check),
+      FUNCTION("lockRecord", js_lock_record),
+      FUNCTION("lockTry", js_lock_try),
+      FUNCTION("lockWait", js_lock_wait),
+      FUNCTION("lockWaitEnd", js_lock_wait_end),
+      FUNCTION("lockRelease", js_lock_release),
+      FUNCTION("lockHeld", js_lock_held),
+      FUNCTION("lockTestStop", js_lock_test_stop),
       FUNCTION("semOpen", js_sem_open),
       FUNCTION("semClose", js_sem_close),
       FUNCTION("semUnlink", js_sem_unlink),

@@ -6,9 +6,18 @@
 // its own; adding or cancelling a wait changes the control word and wakes it. Results go back
 // to the JavaScript thread that asked, through that thread's thread-safe function. More than
 // kMaxWords - 1 pending waits start another waiter thread.
+//
+// Kernels before 5.16 have no futex_waitv (nor have container seccomp profiles older than it:
+// the call answers ENOSYS). There each waiter thread serves one wait, asleep in FUTEX_WAIT on
+// its word (with an absolute deadline), or on its control word when idle: it costs a thread
+// per pending wait, but no CPU, and a wake reaches it as fast. Cancelling such a wait wakes
+// every waiter of its word once, since no other wake is sure to reach this thread: a spurious
+// wake-up, which futex waits allow and every memmap wait absorbs.
 #include "waiter.h"
 
+#include <atomic>
 #include <cerrno>
+#include <climits>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -27,12 +36,14 @@ namespace {
 struct EnvState {
   napi_threadsafe_function tsfn = nullptr;
   int pending = 0;  // waits outstanding, JavaScript thread only
-  bool closing = false;
+  // Set by the environment's cleanup on its own thread, read by the waiter threads.
+  std::atomic<bool> closing{false};
 };
 
 struct Result {
   double id;
   int status;  // 0 woken or value changed, -ETIMEDOUT, -EFAULT, ...
+  uint32_t* word;  // to pass a wake on when nobody takes the result
 };
 
 struct Wait {
@@ -50,14 +61,42 @@ struct WaiterThread {
   std::thread thread;
 };
 
-std::mutex g_threads_mutex;
-std::vector<std::unique_ptr<WaiterThread>> g_threads;
+// The waiter threads run for the life of the process, detached, and exit() does not stop
+// them: the table they use is never freed, so that no static destructor frees it under them.
+std::mutex& g_threads_mutex = *new std::mutex();
+std::vector<std::unique_ptr<WaiterThread>>& g_threads = *new std::vector<std::unique_ptr<WaiterThread>>();
+
+// A wake that the waiter thread consumed for a wait whose result nobody will take (cancelled,
+// or its environment gone) goes on to the next waiter of the word, so that it is not lost.
+// The word may have been unmapped meanwhile: the kernel then answers EFAULT, nothing is read.
+void pass_on(uint32_t* word) { mm::word_wake(word, 1); }
 
 void deliver(const Wait& wait, int status) {
-  if (wait.env->closing) return;
-  Result* result = new Result{wait.id, status};
-  if (napi_call_threadsafe_function(wait.env->tsfn, result, napi_tsfn_nonblocking) != napi_ok) delete result;
+  if (wait.env->closing.load(std::memory_order_acquire)) {
+    if (status == 0) pass_on(wait.word);
+    return;
+  }
+  Result* result = new Result{wait.id, status, wait.word};
+  if (napi_call_threadsafe_function(wait.env->tsfn, result, napi_tsfn_nonblocking) != napi_ok) {
+    if (status == 0) pass_on(wait.word);
+    delete result;
+  }
 }
+
+// Whether the kernel has futex_waitv: asked once, with a word that does not hold the value
+// expected (EAGAIN: it has; ENOSYS: it has not).
+bool has_waitv() {
+  static const bool known = [] {
+    uint32_t word = 1;
+    uint32_t* words[1] = {&word};
+    uint32_t expected[1] = {0};
+    return mm::words_wait(words, expected, 1, -1) != -ENOSYS;
+  }();
+  return known;
+}
+
+// How many waits one waiter thread serves.
+size_t capacity() { return has_waitv() ? mm::kMaxWords - 1 : 1; }
 
 // Changes the control word so that the waiter's next futex_waitv sees a new value, and wakes it.
 void poke(WaiterThread* w) {
@@ -65,9 +104,23 @@ void poke(WaiterThread* w) {
   mm::word_wake(&w->control, 1);
 }
 
+// After a wait on `word` was taken off `w`: wakes the thread, wherever it sleeps.
+void interrupt(WaiterThread* w, uint32_t* word) {
+  poke(w);
+  if (!has_waitv()) mm::word_wake(word, INT_MAX);
+}
+
+// One sleep of a waiter thread without futex_waitv, answering as words_wait would.
+int wait_one(uint32_t* const* words, const uint32_t* expected, size_t count, int64_t deadline) {
+  int rc = mm::word_wait_until(words[count - 1], expected[count - 1], deadline);
+  return rc == 0 ? static_cast<int>(count - 1) : rc;
+}
+
 void serve(WaiterThread* w) {
   uint32_t* words[mm::kMaxWords];
   uint32_t expected[mm::kMaxWords];
+  double ids[mm::kMaxWords];
+  EnvState* envs[mm::kMaxWords];
   for (;;) {
     size_t count = 1;
     int64_t deadline = -1;
@@ -78,20 +131,30 @@ void serve(WaiterThread* w) {
       for (const Wait& wait : w->waits) {
         words[count] = wait.word;
         expected[count] = wait.expected;
+        ids[count] = wait.id;
+        envs[count] = wait.env;
         count++;
         if (wait.deadline >= 0 && (deadline < 0 || wait.deadline < deadline)) deadline = wait.deadline;
       }
     }
-    int rc = mm::words_wait(words, expected, count, deadline);
+    int rc = has_waitv() ? mm::words_wait(words, expected, count, deadline) : wait_one(words, expected, count, deadline);
     std::lock_guard<std::mutex> lock(w->mutex);
     int64_t now = mm::monotonic_ns();
+    // A failure that is not about one word ends every wait of this thread with it: an error
+    // is never swallowed (nor retried in a loop that would burn a core).
+    bool failed = rc < 0 && rc != -EAGAIN && rc != -ETIMEDOUT && rc != -EINTR && rc != -EFAULT;
+    // The wait the kernel woke, if any (by its id: the list may have changed meanwhile).
+    bool woken_found = rc < 1;
     for (size_t i = 0; i < w->waits.size();) {
       const Wait& wait = w->waits[i];
+      bool woken = rc >= 1 && wait.id == ids[rc] && wait.env == envs[rc];
+      if (woken) woken_found = true;
       // Asks the kernel whether the word still holds the expected value, without reading the
       // memory here: if it was unmapped meanwhile, the answer is EFAULT, not a crash.
-      int still = mm::word_wait(wait.word, wait.expected, 0);
+      int still = woken ? 0 : mm::word_wait(wait.word, wait.expected, 0);
       int status = 1;  // 1: keep waiting
-      if (rc == static_cast<int>(i) + 1 && wait.word == words[i + 1]) status = 0;
+      if (failed) status = rc;
+      else if (woken) status = 0;
       else if (still == -EAGAIN) status = 0;
       else if (still == -EFAULT) status = -EFAULT;
       else if (wait.deadline >= 0 && now >= wait.deadline) status = -ETIMEDOUT;
@@ -102,13 +165,18 @@ void serve(WaiterThread* w) {
       deliver(wait, status);
       w->waits.erase(w->waits.begin() + static_cast<std::ptrdiff_t>(i));
     }
+    // Woken for a wait cancelled before this thread got to it: the wake goes on.
+    if (!woken_found) pass_on(words[rc]);
   }
 }
 
 void call_js(napi_env env, napi_value dispatch, void* context, void* data) {
   Result* result = static_cast<Result*>(data);
   EnvState* state = static_cast<EnvState*>(context);
-  if (env != nullptr && dispatch != nullptr) {
+  if (env == nullptr || dispatch == nullptr) {
+    // The environment is going away with this result undelivered.
+    if (result->status == 0) pass_on(result->word);
+  } else {
     if (--state->pending == 0) napi_unref_threadsafe_function(env, state->tsfn);
     napi_value args[2], undefined = nullptr;
     napi_create_double(env, result->id, &args[0]);
@@ -122,13 +190,15 @@ void call_js(napi_env env, napi_value dispatch, void* context, void* data) {
 // Removes the waits of an environment that is going away (a worker exiting).
 void cleanup(void* arg) {
   EnvState* state = static_cast<EnvState*>(arg);
-  state->closing = true;
+  state->closing.store(true, std::memory_order_release);
   std::lock_guard<std::mutex> threads(g_threads_mutex);
   for (auto& w : g_threads) {
     std::lock_guard<std::mutex> lock(w->mutex);
     for (size_t i = 0; i < w->waits.size();) {
       if (w->waits[i].env == state) {
+        uint32_t* word = w->waits[i].word;
         w->waits.erase(w->waits.begin() + static_cast<std::ptrdiff_t>(i));
+        interrupt(w.get(), word);
       } else {
         i++;
       }
@@ -164,6 +234,16 @@ bool get_word(napi_env env, napi_value array, napi_value index, uint32_t** out) 
 
 }  // namespace
 
+// Whether the environment may still run JavaScript: false once worker.terminate() or
+// process.exit() began to tear it down. Optimised JavaScript loops around a native call may
+// never check for termination themselves, so a sync wait asks before each sleep and ends
+// (-ECANCELED) instead of sleeping again. napi_coerce_to_bool is one of the calls that check.
+bool can_run_js(napi_env env) {
+  napi_value value = nullptr, result = nullptr;
+  napi_get_undefined(env, &value);
+  return napi_coerce_to_bool(env, value, &result) == napi_ok;
+}
+
 // waiterInit(dispatch): sets this thread's result callback, dispatch(id, status).
 napi_value js_waiter_init(napi_env env, napi_callback_info info) {
   napi_value argv[1], name = nullptr;
@@ -191,7 +271,8 @@ napi_value js_futex_wait(napi_env env, napi_callback_info info) {
       !get_int(env, argv[2], &expected) || napi_get_value_double(env, argv[3], &timeout) != napi_ok) {
     return nullptr;
   }
-  return make_int(env, mm::word_wait(word, static_cast<uint32_t>(expected), static_cast<int64_t>(timeout)));
+  if (!can_run_js(env)) return make_int(env, -ECANCELED);
+  return make_int(env, mm::word_wait(word, static_cast<uint32_t>(expected), mm::timeout_ns(timeout)));
 }
 
 // futexWake(array, index, count) -> woken | -errno.
@@ -220,13 +301,14 @@ napi_value js_futex_wait_async(napi_env env, napi_callback_info info) {
   }
   EnvState* state = env_state(env);
   if (state == nullptr) return fail(env, "waiterInit was not called");
-  int64_t deadline = timeout < 0 ? -1 : mm::monotonic_ns() + static_cast<int64_t>(timeout);
+  int64_t ns = mm::timeout_ns(timeout);
+  int64_t deadline = ns < 0 ? -1 : mm::monotonic_ns() + ns;
   Wait wait{word, static_cast<uint32_t>(expected), deadline, id, state};
   std::lock_guard<std::mutex> threads(g_threads_mutex);
   WaiterThread* chosen = nullptr;
   for (auto& w : g_threads) {
     std::lock_guard<std::mutex> lock(w->mutex);
-    if (w->waits.size() < mm::kMaxWords - 1) {
+    if (w->waits.size() < capacity()) {
       w->waits.push_back(wait);
       chosen = w.get();
       break;
@@ -257,9 +339,10 @@ napi_value js_futex_cancel(napi_env env, napi_callback_info info) {
     std::lock_guard<std::mutex> lock(w->mutex);
     for (size_t i = 0; i < w->waits.size(); i++) {
       if (w->waits[i].id == id && w->waits[i].env == state) {
+        uint32_t* word = w->waits[i].word;
         w->waits.erase(w->waits.begin() + static_cast<std::ptrdiff_t>(i));
         if (--state->pending == 0) napi_unref_threadsafe_function(env, state->tsfn);
-        poke(w.get());
+        interrupt(w.get(), word);
         return make_int(env, 1);
       }
     }
@@ -274,16 +357,6 @@ napi_value js_thread_ids(napi_env env, napi_callback_info) {
   napi_set_element(env, result, 0, make_int(env, mm::process_id()));
   napi_set_element(env, result, 1, make_int(env, mm::thread_id()));
   return result;
-}
-
-// threadAlive(pid, tid) -> 1 | 0 | -errno.
-napi_value js_thread_alive(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  int32_t pid = 0, tid = 0;
-  if (!get_args(env, info, 2, argv) || !get_int(env, argv[0], &pid) || !get_int(env, argv[1], &tid)) {
-    return nullptr;
-  }
-  return make_int(env, mm::thread_alive(pid, tid));
 }
 
 // waiterThreads() -> how many waiter threads exist, for tests.

@@ -6,6 +6,9 @@
 
 namespace memmap {
 
+// Whether JavaScript may still run in `env` (false once its teardown began).
+bool can_run_js(napi_env env);
+
 napi_value js_waiter_init(napi_env env, napi_callback_info info);
 napi_value js_futex_wait(napi_env env, napi_callback_info info);
 napi_value js_futex_wake(napi_env env, napi_callback_info info);
@@ -13,7 +16,6 @@ napi_value js_futex_wait_async(napi_env env, napi_callback_info info);
 napi_value js_futex_cancel(napi_env env, napi_callback_info info);
 napi_value js_waiter_threads(napi_env env, napi_callback_info info);
 napi_value js_thread_ids(napi_env env, napi_callback_info info);
-napi_value js_thread_alive(napi_env env, napi_callback_info info);
 
 }  // namespace memmap
 

@@ -40,12 +40,6 @@ int thread_id() { return static_cast<int>(syscall(SYS_gettid)); }
 
 int process_id() { return static_cast<int>(getpid()); }
 
-int thread_alive(int pid, int tid) {
-  if (syscall(SYS_tgkill, pid, tid, 0) == 0) return 1;
-  // EPERM: alive, but another user's; ESRCH: gone.
-  return errno == ESRCH ? 0 : errno == EPERM ? 1 : -errno;
-}
-
 int64_t monotonic_ns() {
   struct timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
@@ -57,6 +51,15 @@ int word_wait(uint32_t* word, uint32_t expected, int64_t timeout_ns) {
   struct timespec* limit = to_timespec(timeout_ns, &timeout);
   // FUTEX_WAIT (not _PRIVATE): the word may be in memory another process maps.
   long rc = syscall(SYS_futex, word, FUTEX_WAIT, expected, limit, nullptr, 0);
+  return rc == 0 ? 0 : -errno;
+}
+
+int word_wait_until(uint32_t* word, uint32_t expected, int64_t deadline_ns) {
+  struct timespec deadline;
+  struct timespec* limit = to_timespec(deadline_ns, &deadline);
+  // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline (Linux 2.6.25); the bitset
+  // that matches every wake makes it a plain wait otherwise.
+  long rc = syscall(SYS_futex, word, FUTEX_WAIT_BITSET, expected, limit, nullptr, FUTEX_BITSET_MATCH_ANY);
   return rc == 0 ? 0 : -errno;
 }
 

@@ -26,8 +26,14 @@ interface Pending {
   reject(error: Error): void;
   /** Kept until the result arrives: the word must not be collected while a thread waits on it. */
   array: Int32Array;
+  index: number;
+  /** Aborted after the waiter thread had taken the wait off its list: the result is in flight. */
+  abandoned: boolean;
   cleanup(): void;
 }
+
+/** The longest single sleep of a sync wait in the kernel, in nanoseconds (see futex.wait). */
+export const SLICE_NS = 100e6;
 
 const pending = new Map<number, Pending>();
 let nextId = 1;
@@ -38,6 +44,11 @@ function dispatch(id: number, status: number): void {
   if (wait === undefined) return;
   pending.delete(id);
   wait.cleanup();
+  if (wait.abandoned) {
+    // The promise was rejected already; a wake spent on it goes on to the next waiter.
+    if (status === 0) addon.futexWake(wait.array, wait.index, 1);
+    return;
+  }
   if (status === 0) wait.resolve('ok');
   else if (status === -110 /* ETIMEDOUT */) wait.reject(timeoutError());
   else wait.reject(systemError(status, 'futex_waitv'));
@@ -74,13 +85,19 @@ export const futex = {
     let remaining = checkTimeout(timeout, 'timeout');
     const deadline = remaining < 0 ? 0n : process.hrtime.bigint() + BigInt(remaining);
     for (;;) {
-      const rc = addon.futexWait(array, i, expected, remaining);
+      // The kernel sleep lasts at most SLICE_NS; then JavaScript runs again (so that
+      // worker.terminate() and process.exit() are not held up) and sleeps again on the same
+      // expected value, which keeps the futex's meaning: a wake in between is not missed,
+      // since a changed word answers 'not-equal' at once.
+      const slice = remaining < 0 ? SLICE_NS : Math.min(remaining, SLICE_NS);
+      const rc = addon.futexWait(array, i, expected, slice);
       if (rc === 0) return 'ok';
       if (rc === -11 /* EAGAIN */) return 'not-equal';
-      if (rc === -110 /* ETIMEDOUT */) return 'timed-out';
-      if (rc !== -4 /* EINTR */) throw systemError(rc, 'futex');
-      // Interrupted by a signal: wait again for what is left of the time.
-      if (remaining >= 0) remaining = Math.max(0, Number(deadline - process.hrtime.bigint()));
+      if (rc !== -110 /* ETIMEDOUT */ && rc !== -4 /* EINTR */) throw systemError(rc, 'futex');
+      if (remaining >= 0) {
+        remaining = Math.max(0, Number(deadline - process.hrtime.bigint()));
+        if (remaining === 0 && rc === -110) return 'timed-out';
+      }
     }
   },
 
@@ -100,7 +117,8 @@ export const futex = {
    * Waits without blocking: resolves 'not-equal' at once if the word does not hold
    * `expected`, otherwise 'ok' when the word is woken or changes. The wait is served by
    * memmap's own waiter threads, not libuv's pool, so any number of them can be pending
-   * while fs calls go on. A pending wait keeps the process alive.
+   * while fs calls go on. A pending wait keeps the process alive. A wait aborted after it was
+   * woken passes the wake on to another waiter of the word, so that none is lost.
    * @throws (rejects) MemmapError ERR_MEMMAP_TIMEOUT after `timeout` ms; an AbortError when
    * `signal` aborts.
    * @example
@@ -129,12 +147,23 @@ export const futex = {
     const id = nextId++;
     return new Promise((resolve, reject) => {
       const onAbort = () => {
-        if (addon.futexCancel(id) === 0 && !pending.has(id)) return;
-        pending.delete(id);
+        const entry = pending.get(id);
+        if (entry === undefined) return;
+        // Cancelled in time, the waiter thread passes on a wake it had already taken; too
+        // late, the result is on its way and dispatch passes the wake on.
+        if (addon.futexCancel(id) === 1) pending.delete(id);
+        else entry.abandoned = true;
         reject(abortError(signal as AbortSignal));
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      pending.set(id, { resolve, reject, array, cleanup: () => signal?.removeEventListener('abort', onAbort) });
+      pending.set(id, {
+        resolve,
+        reject,
+        array,
+        index: i,
+        abandoned: false,
+        cleanup: () => signal?.removeEventListener('abort', onAbort),
+      });
       const rc = addon.futexWaitAsync(array, i, expected, timeout, id);
       if (rc < 0) {
         pending.delete(id);

@@ -2,25 +2,35 @@
  * A mutex that lives inside shared memory: usable between processes and worker threads, sync
  * and async, and robust: when the holder dies, the next locker gets the lock and is told.
  *
- * Layout: four 32-bit words at a 4-aligned byte offset (16 bytes):
- *   [0] state: 0 when free, else the owner's thread id, with bit 30 set while others wait;
- *   [1] the owner's process id (to tell whether the owner is still alive);
- *   [2] a marker, so that attach() can tell a Mutex from other bytes;
- *   [3] reserved, 0.
+ * Layout: a 64-byte record at an 8-aligned byte offset, in the kernel's own vocabulary
+ * (include/uapi/linux/futex.h), so that a reader who knows glibc's robust mutexes recognises it:
+ *   [0, 4)   the owner word: 0 when free, else the owner's thread id in bits 0-29
+ *            (FUTEX_TID_MASK), bit 30 FUTEX_OWNER_DIED (set by the kernel when the owner
+ *            died holding it), bit 31 FUTEX_WAITERS (set by a waiter before it sleeps). One
+ *            atomic operation writes the owner, so no kill between two stores can leave the
+ *            lock stuck or let two threads in;
+ *   [4, 8)   reserved, 0;
+ *   [8, 12)  the marker and layout version (MARKER), so that attach() can tell a Mutex;
+ *   [12, 16) reserved, 0;
+ *   [16, 64) the holder's robust list node: while a thread holds the lock, the record is
+ *            linked into that thread's robust futex list (the one its C library registered),
+ *            and this is where the link pointers go (native/os/lock.h has the rules).
+ * When the owning thread dies, the kernel finds the record on its list, sets FUTEX_OWNER_DIED
+ * and wakes a waiter: in any pid namespace, within microseconds, without anybody polling.
  *
  * @module
  */
-import { MemmapError } from '../errors.js';
+import { MemmapError, systemError } from '../errors.js';
 import type { Mapping } from '../mapping.js';
-import { addon } from '../native.js';
-import { futex } from './futex.js';
+import { addon, type LockHandle } from '../native.js';
+import { futex, SLICE_NS } from './futex.js';
 import {
   abortError,
   attachWords,
   checkOpen,
   createWords,
+  type Shape,
   type SyncTarget,
-  slice,
   spinUntil,
   waitingOf,
 } from './placement.js';
@@ -45,70 +55,153 @@ export interface LockOptions {
   spin?: number;
 }
 
-const MARKER = 0x6d6d7478;
-const WAITERS = 0x40000000;
-const OWNER = 0x3fffffff;
-/** How often a waiter looks whether the holder is still alive, in milliseconds. */
-const LIVENESS_CHECK_MS = 50;
+/** 'mmx2': a Mutex of this layout (64 bytes, robust-list owner word). */
+const MARKER = 0x6d6d7832;
+/** 'mmtx': the marker of the 16-byte layout of earlier versions (owner pid in a second word). */
+const OLD_MARKER = 0x6d6d7478;
+const SHAPE: Shape = { size: 64, align: 8 };
+/** FUTEX_WAITERS, bit 31 (negative as an int32). */
+const WAITERS = 1 << 31;
+/** FUTEX_TID_MASK. */
+const TID_MASK = 0x3fffffff;
 
-let ids: [number, number] | undefined;
-/** This thread's [process id, thread id]; module state is per thread, like the ids. */
-function self(): [number, number] {
-  ids ??= addon.threadIds();
-  return ids;
+const ACQUIRED = 0;
+const OWNER_DIED = 1;
+const EDEADLK = -35;
+const ETIMEDOUT = -110;
+
+/**
+ * What the async lockers of this thread share for one Mutex (keyed by the target and offset,
+ * so that two Mutex objects over the same bytes share it): whether this thread holds it, and
+ * the async callers waiting for their turn, first come first served.
+ */
+interface Lane {
+  /** This thread holds the lock (whether through lock, tryLock or lockAsync). */
+  owned: boolean;
+  /** An async caller of this thread is taking the lock now. */
+  taking: boolean;
+  /** Async callers waiting for their turn to take it. */
+  queue: Array<() => void>;
+}
+
+const lanes = new WeakMap<object, Map<number, Lane>>();
+
+function laneOf(target: object, byteOffset: number): Lane {
+  let byOffset = lanes.get(target);
+  if (byOffset === undefined) {
+    byOffset = new Map();
+    lanes.set(target, byOffset);
+  }
+  let lane = byOffset.get(byteOffset);
+  if (lane === undefined) {
+    lane = { owned: false, taking: false, queue: [] };
+    byOffset.set(byteOffset, lane);
+  }
+  return lane;
+}
+
+function unsupported(rc: number): MemmapError {
+  return new MemmapError(
+    'ERR_MEMMAP_UNSUPPORTED',
+    rc === -34
+      ? 'Mutex: the C library of this thread keeps its robust futex list where a Mutex record has no room for it'
+      : 'Mutex: this thread has no robust futex list (get_robust_list(2)), so a dead holder could not be noticed',
+  );
+}
+
+function timeoutError(): MemmapError {
+  return new MemmapError('ERR_MEMMAP_TIMEOUT', 'lock: not done within the timeout');
 }
 
 /**
  * A robust mutex in shared memory. Ownership is per thread: the process and thread (main or
  * worker) that locked it must unlock it. If the holder dies (killed, crashed, a worker that
- * exited), the next locker gets the lock and `lock()` answers 'owner-died' instead of
- * 'acquired': the data the lock protects may be half-updated, repair it before going on.
- * A waiter notices a dead holder within about 50 ms.
+ * exited), the kernel marks the lock, the next locker gets it and `lock()` answers
+ * 'owner-died' instead of 'acquired': the data the lock protects may be half-updated, repair
+ * it before going on. Async callers on one thread (lockAsync, withLock) queue in order.
  *
- * Safety: process ids can be reused; the check is the kernel's answer to "is thread T of
- * process P alive", which a new process would have to match in both ids.
+ * Safety: a live holder is never robbed, in any pid namespace: only the kernel, which sees
+ * the thread die, marks its lock. Close the mapping only once this thread released every
+ * Mutex in it (a record still linked into the thread's robust list would point into memory
+ * that is no longer the lock's).
  */
 export class Mutex {
   readonly #words: Int32Array;
+  /** The lock word's native handle; #words keeps its memory mapped. */
+  readonly #record: LockHandle;
   readonly #mapping: Mapping | null;
+  readonly #lane: Lane;
 
-  private constructor(words: Int32Array, mapping: Mapping | null) {
+  private constructor([words, mapping]: [Int32Array, Mapping | null], target: object, byteOffset: number) {
+    const rc = addon.lockCheck(words);
+    if (rc === -22) {
+      throw new MemmapError(
+        'ERR_MEMMAP_UNSUPPORTED',
+        'Mutex: the record is not 8-aligned in memory (map the file from an offset that is a multiple of 8)',
+      );
+    }
+    if (rc < 0) throw unsupported(rc);
     this.#words = words;
+    this.#record = addon.lockRecord(words);
     this.#mapping = mapping;
+    this.#lane = laneOf(target, byteOffset);
   }
 
   /**
-   * Sets up a new, unlocked Mutex at `byteOffset` (a multiple of 4; it takes 16 bytes).
+   * Sets up a new, unlocked Mutex at `byteOffset` (a multiple of 8; it takes 64 bytes).
    * Do it once, before other processes attach.
+   * @throws ERR_MEMMAP_UNSUPPORTED if this thread has no robust futex list.
    * @example
    * using shm = SharedMemory.create('/counter', 4096);
    * const mutex = Mutex.create(shm, 0);
    */
   static create(target: MutexTarget, byteOffset = 0): Mutex {
-    return new Mutex(...createWords(target, byteOffset, 'Mutex', MARKER));
+    return new Mutex(createWords(target, byteOffset, 'Mutex', MARKER, 0, SHAPE), target, byteOffset);
   }
 
   /**
    * Joins a Mutex another process or thread created at `byteOffset`.
-   * @throws ERR_INVALID_ARG_VALUE if there is no Mutex there.
+   * @throws ERR_INVALID_ARG_VALUE if there is no Mutex there; ERR_MEMMAP_UNSUPPORTED if it was
+   * made by an earlier version of memmap (another layout).
    */
   static attach(target: MutexTarget, byteOffset = 0): Mutex {
-    return new Mutex(...attachWords(target, byteOffset, 'Mutex', MARKER));
+    let placed: [Int32Array, Mapping | null];
+    try {
+      placed = attachWords(target, byteOffset, 'Mutex', MARKER, SHAPE);
+    } catch (error) {
+      const words = (() => {
+        try {
+          return attachWords(target, byteOffset, 'Mutex', OLD_MARKER)[0];
+        } catch {
+          return null;
+        }
+      })();
+      if (words !== null) {
+        throw new MemmapError(
+          'ERR_MEMMAP_UNSUPPORTED',
+          'Mutex.attach: this Mutex was created by an earlier version of memmap (16-byte layout); create it again',
+        );
+      }
+      throw error;
+    }
+    return new Mutex(placed, target, byteOffset);
   }
 
   /** Whether some thread holds the lock now (a snapshot). */
   get locked(): boolean {
     this.#check();
-    return Atomics.load(this.#words, 0) !== 0;
+    return (Atomics.load(this.#words, 0) & TID_MASK) !== 0;
   }
 
   /**
    * Takes the lock if it is free (or its holder died).
    * @returns 'acquired', 'owner-died', or false when another live thread holds it.
+   * @throws ERR_MEMMAP_DEADLOCK if this thread holds it already.
    */
   tryLock(): LockResult | false {
     this.#check();
-    return this.#attempt(false);
+    const rc = addon.lockTry(this.#record, false);
+    return rc === 2 ? false : this.#taken(rc);
   }
 
   /**
@@ -119,51 +212,46 @@ export class Mutex {
   lock(options?: Omit<LockOptions, 'signal'>): LockResult {
     this.#check();
     if (options === undefined) {
-      // The uncontended case first, before any option parsing.
-      const result = this.#attempt(false);
-      if (result !== false) return result;
+      // The uncontended case first, before any option parsing: one native call.
+      const rc = addon.lockTry(this.#record, false);
+      if (rc !== 2) return this.#taken(rc);
     }
     const { deadline, spin } = waitingOf(options, false);
-    let waited = false;
     const spun = this.#spin(spin);
     if (spun !== false) return spun;
-    for (;;) {
-      this.#check();
-      const result = this.#attempt(waited);
-      if (result !== false) return result;
-      const slice = this.#slice(deadline);
-      const seen = this.#announce();
-      if (seen !== 0) futex.wait(this.#words, 0, seen, slice);
-      waited = true;
+    try {
+      for (;;) {
+        this.#check();
+        const left = (deadline - performance.now()) * 1e6;
+        if (left <= 0) throw timeoutError();
+        const rc = addon.lockWait(this.#record, Math.min(left, SLICE_NS));
+        if (rc !== ETIMEDOUT) return this.#taken(rc);
+      }
+    } finally {
+      addon.lockWaitEnd();
     }
   }
 
   /**
    * Takes the lock without blocking the event loop: the waiting happens on memmap's waiter
-   * threads, never libuv's pool.
+   * threads, never libuv's pool. Async callers of one thread take turns, first come first
+   * served, including behind a lock this thread took with lock().
    * @throws (rejects) ERR_MEMMAP_TIMEOUT; an AbortError when `signal` aborts.
    */
   async lockAsync(options?: LockOptions): Promise<LockResult> {
     const { deadline, spin, signal } = waitingOf(options, true);
-    let waited = false;
     this.#check();
-    const spun = this.#spin(spin);
-    if (spun !== false) return spun;
-    for (;;) {
-      this.#check();
-      if (signal?.aborted) throw abortError(signal);
-      const result = this.#attempt(waited);
-      if (result !== false) return result;
-      const slice = this.#slice(deadline);
-      const seen = this.#announce();
-      if (seen !== 0) {
-        try {
-          await futex.waitAsync(this.#words, 0, seen, { timeout: slice, ...(signal ? { signal } : {}) });
-        } catch (error) {
-          if ((error as MemmapError).code !== 'ERR_MEMMAP_TIMEOUT') throw error;
-        }
-      }
-      waited = true;
+    if (signal?.aborted) throw abortError(signal);
+    const lane = this.#lane;
+    if (lane.owned || lane.taking || lane.queue.length > 0) await this.#turn(deadline, signal);
+    lane.taking = true;
+    try {
+      const result = (await this.#take(deadline, spin, signal)) as LockResult;
+      lane.owned = true;
+      return result;
+    } finally {
+      lane.taking = false;
+      if (!lane.owned) this.#next();
     }
   }
 
@@ -173,17 +261,17 @@ export class Mutex {
    */
   unlock(): void {
     this.#check();
-    const [, tid] = self();
-    const state = Atomics.load(this.#words, 0);
-    if ((state & OWNER) !== tid) {
+    if (addon.lockRelease(this.#record) !== 0) {
+      const state = Atomics.load(this.#words, 0);
       throw new MemmapError(
         'ERR_MEMMAP_NOT_OWNER',
-        state === 0 ? 'unlock: the mutex is not locked' : 'unlock: another thread or process holds the mutex',
+        (state & TID_MASK) === 0
+          ? 'unlock: the mutex is not locked'
+          : 'unlock: another thread or process holds the mutex',
       );
     }
-    Atomics.store(this.#words, 1, 0);
-    const previous = Atomics.exchange(this.#words, 0, 0);
-    if (previous & WAITERS) futex.wake(this.#words, 0, 1);
+    this.#lane.owned = false;
+    this.#next();
   }
 
   /**
@@ -205,52 +293,120 @@ export class Mutex {
     checkOpen(this.#mapping, 'Mutex');
   }
 
-  /** One attempt to take the lock; a waiter that got it keeps the waiters bit set. */
-  #attempt(waited: boolean): LockResult | false {
-    const [pid, tid] = self();
-    const mine = tid | (waited ? WAITERS : 0);
-    const state = Atomics.compareExchange(this.#words, 0, 0, mine);
-    if (state === 0) {
-      Atomics.store(this.#words, 1, pid);
-      return 'acquired';
+  /** What a native lock call answered, as lock() reports it (taking note that we own it). */
+  #taken(rc: number): LockResult {
+    if (rc === ACQUIRED || rc === OWNER_DIED) {
+      this.#lane.owned = true;
+      return rc === ACQUIRED ? 'acquired' : 'owner-died';
     }
-    const owner = state & OWNER;
-    if (owner === tid) throw new MemmapError('ERR_MEMMAP_DEADLOCK', 'lock: this thread holds the mutex already');
-    const ownerPid = Atomics.load(this.#words, 1);
-    if (ownerPid !== 0 && addon.threadAlive(ownerPid, owner) === 0) {
-      // The holder is gone: take the lock over, keeping the waiters bit for the others.
-      if (Atomics.compareExchange(this.#words, 0, state, tid | (state & WAITERS)) === state) {
-        Atomics.store(this.#words, 1, pid);
-        return 'owner-died';
-      }
-    }
-    return false;
+    if (rc === EDEADLK) throw new MemmapError('ERR_MEMMAP_DEADLOCK', 'lock: this thread holds the mutex already');
+    if (rc === -95 || rc === -38 || rc === -34) throw unsupported(rc);
+    throw systemError(rc, 'futex');
   }
 
   /**
    * Tries to take the lock in a tight loop for up to `micros` microseconds. It only reads the
-   * word until the lock is free (whether a holder died is the sleeping loop's business).
+   * word until the lock is free (or its owner died).
    */
   #spin(micros: number): LockResult | false {
     let result: LockResult | false = false;
     spinUntil(micros, () => {
-      if (Atomics.load(this.#words, 0) !== 0) return false;
-      result = this.#attempt(false);
-      return result !== false;
+      if ((Atomics.load(this.#words, 0) & TID_MASK) !== 0) return false;
+      const rc = addon.lockTry(this.#record, false);
+      if (rc === 2) return false;
+      result = this.#taken(rc);
+      return true;
     });
     return result;
   }
 
-  /** Sets the waiters bit so that unlock wakes us; returns the state to sleep on (0: free now). */
+  /**
+   * The async taking: a try on this thread, then a sleep on the waiter thread while another
+   * thread holds it, and again. The owner word is only ever written here, on the owning
+   * thread; the waiter thread only watches it.
+   */
+  async #take(deadline: number, spin: number, signal: AbortSignal | undefined): Promise<LockResult> {
+    const spun = this.#spin(spin);
+    if (spun !== false) return spun;
+    let waited = false;
+    for (;;) {
+      this.#check();
+      const rc = addon.lockTry(this.#record, waited);
+      if (rc !== 2) {
+        const result = this.#taken(rc);
+        this.#lane.owned = false;
+        if (signal?.aborted) {
+          // Aborted while a wake was on its way to us: the lock goes on to the next waiter.
+          addon.lockRelease(this.#record);
+          throw abortError(signal);
+        }
+        return result;
+      }
+      const left = deadline - performance.now();
+      if (signal?.aborted || left <= 0) {
+        // A wake taken by this waiter, whose lock another thread then got first, must not end
+        // with it: the thread that got it may not know anyone waits.
+        if (waited) futex.wake(this.#words, 0, 1);
+        if (signal?.aborted) throw abortError(signal);
+        throw timeoutError();
+      }
+      const seen = this.#announce();
+      if (seen === 0) continue;
+      try {
+        await futex.waitAsync(this.#words, 0, seen, {
+          ...(left === Number.POSITIVE_INFINITY ? {} : { timeout: left }),
+          ...(signal ? { signal } : {}),
+        });
+      } catch (error) {
+        if ((error as MemmapError).code === 'ERR_MEMMAP_TIMEOUT') throw timeoutError();
+        throw error;
+      }
+      waited = true;
+    }
+  }
+
+  /** Sets the waiters bit so that unlock wakes us; returns the state to sleep on (0: try again). */
   #announce(): number {
     const state = Atomics.load(this.#words, 0);
-    if (state === 0) return 0;
+    if ((state & TID_MASK) === 0) return 0;
     if (state & WAITERS) return state;
     return Atomics.compareExchange(this.#words, 0, state, state | WAITERS) === state ? state | WAITERS : 0;
   }
 
-  /** How long to sleep before looking again whether the holder lives. */
-  #slice(deadline: number): number {
-    return slice(deadline, LIVENESS_CHECK_MS, 'lock');
+  /** Waits for this async caller's turn among the async callers of this thread. */
+  #turn(deadline: number, signal: AbortSignal | undefined): Promise<void> {
+    const lane = this.#lane;
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const leave = (error: Error) => {
+        const at = lane.queue.indexOf(go);
+        if (at >= 0) lane.queue.splice(at, 1);
+        signal?.removeEventListener('abort', onAbort);
+        clearTimeout(timer);
+        reject(error);
+      };
+      const onAbort = () => leave(abortError(signal as AbortSignal));
+      const go = () => {
+        signal?.removeEventListener('abort', onAbort);
+        clearTimeout(timer);
+        resolve();
+      };
+      lane.queue.push(go);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (deadline !== Number.POSITIVE_INFINITY) {
+        timer = setTimeout(() => leave(timeoutError()), Math.max(0, deadline - performance.now()));
+      }
+    });
+  }
+
+  /** Gives the next async caller of this thread its turn, once nobody here holds or takes it. */
+  #next(): void {
+    const lane = this.#lane;
+    if (lane.owned || lane.taking) return;
+    const go = lane.queue.shift();
+    if (go !== undefined) {
+      lane.taking = true;
+      go();
+    }
   }
 }

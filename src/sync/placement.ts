@@ -9,16 +9,29 @@ import { Mapping } from '../mapping.js';
 /** Where a primitive lives: a shared mapping, or a SharedArrayBuffer (between worker threads). */
 export type SyncTarget = Mapping | SharedArrayBuffer;
 
-/** Bytes every primitive takes: four 32-bit words. */
+/** Bytes most primitives take: four 32-bit words. */
 export const SIZE = 16;
 
+/** How a primitive is placed: its size in bytes and the alignment of its offset. */
+export interface Shape {
+  size: number;
+  align: number;
+}
+
+const WORDS: Shape = { size: SIZE, align: 4 };
+
 /**
- * Four 32-bit words at `byteOffset` (a multiple of 4) of a shared writable mapping or a
- * SharedArrayBuffer, and the mapping, if any, to check for closing.
+ * The 32-bit words of a primitive at `byteOffset` (a multiple of `shape.align`) of a shared
+ * writable mapping or a SharedArrayBuffer, and the mapping, if any, to check for closing.
  */
-function placeWords(target: unknown, byteOffset: unknown, what: string): [Int32Array, Mapping | null] {
+function placeWords(
+  target: unknown,
+  byteOffset: unknown,
+  what: string,
+  { size, align }: Shape,
+): [Int32Array, Mapping | null] {
   const offset = byteOffset === undefined ? 0 : validateInteger(byteOffset, 'byteOffset');
-  if (offset % 4 !== 0) throw invalidArgValue('byteOffset', offset, 'must be a multiple of 4');
+  if (offset % align !== 0) throw invalidArgValue('byteOffset', offset, `must be a multiple of ${align}`);
   if (target instanceof Mapping) {
     if (target.mode !== 'write') {
       throw invalidArgValue(
@@ -27,29 +40,29 @@ function placeWords(target: unknown, byteOffset: unknown, what: string): [Int32A
         "must be a shared writable mapping (mode 'write', a SharedMemory, or mapAnonymous with shared: true): other processes never see a private or read-only one",
       );
     }
-    if (offset + SIZE > target.length) {
+    if (offset + size > target.length) {
       throw new MemmapError(
         'ERR_MEMMAP_OUT_OF_RANGE',
-        `${what}: ${SIZE} bytes at ${offset} do not fit in a mapping of ${target.length} bytes`,
+        `${what}: ${size} bytes at ${offset} do not fit in a mapping of ${target.length} bytes`,
       );
     }
     const b = target.buffer;
-    return [new Int32Array(b.buffer, b.byteOffset + offset, 4), target];
+    return [new Int32Array(b.buffer, b.byteOffset + offset, size / 4), target];
   }
   if (target instanceof SharedArrayBuffer) {
-    if (offset + SIZE > target.byteLength) {
+    if (offset + size > target.byteLength) {
       throw new MemmapError(
         'ERR_MEMMAP_OUT_OF_RANGE',
-        `${what}: ${SIZE} bytes at ${offset} do not fit in ${target.byteLength} bytes`,
+        `${what}: ${size} bytes at ${offset} do not fit in ${target.byteLength} bytes`,
       );
     }
-    return [new Int32Array(target, offset, 4), null];
+    return [new Int32Array(target, offset, size / 4), null];
   }
   throw invalidArgType('target', 'a Mapping or a SharedArrayBuffer', target);
 }
 
 /**
- * Sets up a new primitive: word 0 holds `first`, words 1 and 3 zero, and the marker goes into
+ * Sets up a new primitive: word 0 holds `first`, the words but 2 zero, and the marker goes into
  * word 2 last, so that attach() never accepts a half-made one.
  */
 export function createWords(
@@ -58,12 +71,12 @@ export function createWords(
   what: string,
   marker: number,
   first = 0,
+  shape = WORDS,
 ): [Int32Array, Mapping | null] {
-  const placed = placeWords(target, byteOffset, what);
+  const placed = placeWords(target, byteOffset, what, shape);
   const [words] = placed;
   Atomics.store(words, 0, first);
-  Atomics.store(words, 1, 0);
-  Atomics.store(words, 3, 0);
+  for (let i = 1; i < words.length; i++) if (i !== 2) Atomics.store(words, i, 0);
   Atomics.store(words, 2, marker);
   return placed;
 }
@@ -74,8 +87,9 @@ export function attachWords(
   byteOffset: unknown,
   what: string,
   marker: number,
+  shape = WORDS,
 ): [Int32Array, Mapping | null] {
-  const placed = placeWords(target, byteOffset, what);
+  const placed = placeWords(target, byteOffset, what, shape);
   if (Atomics.load(placed[0], 2) !== marker) {
     throw invalidArgValue('byteOffset', byteOffset, `holds no ${what}: create one there first`);
   }

@@ -24,12 +24,6 @@ import {
 } from './placement.js';
 
 const MARKER = 0x6d73656d;
-/**
- * Waits sleep in slices of at most this many milliseconds. A wake-up cannot be lost, but a
- * sleeper killed while asleep leaves the sleepers count too high (which only costs posts a
- * needless wake); the slices bound what any miscount could cost.
- */
-const SLICE_MS = 1000;
 
 /**
  * A counting semaphore in shared memory: `post()` adds one, `wait()` takes one, sleeping while
@@ -98,7 +92,7 @@ export class Semaphore {
     // the registration and wakes us.
     Atomics.add(this.#words, 1, 1);
     try {
-      while (!this.tryWait()) futex.wait(this.#words, 0, 0, slice(deadline, SLICE_MS, 'wait'));
+      while (!this.tryWait()) futex.wait(this.#words, 0, 0, slice(deadline, Number.POSITIVE_INFINITY, 'wait'));
     } finally {
       Atomics.sub(this.#words, 1, 1);
     }
@@ -115,10 +109,13 @@ export class Semaphore {
     try {
       while (!this.tryWait()) {
         if (signal?.aborted) throw abortError(signal);
-        // Outside the try: running out of time must end the loop, not be taken for a slice's end.
-        const timeout = slice(deadline, SLICE_MS, 'waitAsync');
+        // Outside the try: running out of time ends the loop with the semaphore's own error.
+        const timeout = slice(deadline, Number.POSITIVE_INFINITY, 'waitAsync');
         try {
-          await futex.waitAsync(this.#words, 0, 0, { timeout, ...(signal ? { signal } : {}) });
+          await futex.waitAsync(this.#words, 0, 0, {
+            ...(timeout === Number.POSITIVE_INFINITY ? {} : { timeout }),
+            ...(signal ? { signal } : {}),
+          });
         } catch (error) {
           if ((error as { code?: string }).code !== 'ERR_MEMMAP_TIMEOUT') throw error;
         }

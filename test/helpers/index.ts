@@ -2,7 +2,7 @@
  * Shared test helpers: temporary folders, child processes, error checks.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -40,8 +40,13 @@ export interface ChildResult {
 
 /** Runs node with `args` and the memmap entry point in MEMMAP, collecting its output. */
 export function runNode(args: string[], env: Record<string, string> = {}): Promise<ChildResult> {
+  return runCommand(process.execPath, args, env);
+}
+
+/** Runs `command` with `args` and the memmap entry point in MEMMAP, collecting its output. */
+export function runCommand(command: string, args: string[], env: Record<string, string> = {}): Promise<ChildResult> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, args, {
+    const child = spawn(command, args, {
       env: { ...process.env, MEMMAP: entry, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
       // A child that hangs (a lost wake-up, a fault loop) is killed, so it fails its test
@@ -132,4 +137,39 @@ export function signalFixture(dir: string): string {
     output,
   ]);
   return output;
+}
+
+/** What each process watched by saidBy has printed so far. */
+const printed = new WeakMap<ChildProcess, { out: string }>();
+
+/**
+ * Resolves once `text` appears on a spawned process's stdout (including what it printed before
+ * this call, once any saidBy call watches it); rejects if it exits first.
+ */
+export function saidBy(proc: ChildProcess, text: string): Promise<void> {
+  let seen = printed.get(proc);
+  if (seen === undefined) {
+    const record = { out: '' };
+    seen = record;
+    printed.set(proc, record);
+    proc.stdout?.setEncoding('utf8').on('data', (d: string) => {
+      record.out += d;
+    });
+  }
+  const state = seen;
+  return new Promise((done, fail) => {
+    if (state.out.includes(text)) return done();
+    const check = () => {
+      if (state.out.includes(text)) {
+        proc.stdout?.off('data', check);
+        done();
+      }
+    };
+    proc.stdout?.on('data', check);
+    proc.once('exit', (code, signal) => {
+      setImmediate(() => {
+        if (!state.out.includes(text)) fail(new Error(`the child exited (${code ?? signal}) before saying ${text}`));
+      });
+    });
+  });
 }

@@ -217,8 +217,8 @@ await check('Mutex across two processes, owner-died after the holder is killed, 
 await check('Condition and Event in shared memory, sync and async, with spin', async () => {
   const shm = SharedMemory.anonymous(pageSize);
   const mutex = Mutex.create(shm, 0);
-  const condition = Condition.create(shm, 16);
-  const event = Event.create(shm, 32);
+  const condition = Condition.create(shm, 64);
+  const event = Event.create(shm, 80);
   mutex.lock();
   setTimeout(() => {
     mutex.lock();
