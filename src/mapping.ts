@@ -654,7 +654,7 @@ export class Mapping implements Disposable {
     );
     if (typeof handle === 'number') throw systemError(handle, 'mmap', this.path, mapHint(handle, this.#flags, 0));
     this.#dropViews();
-    this.#adopt(handle, old);
+    this.#adopt(handle);
     this.#length = length;
     this.#fault = null;
   }
@@ -731,7 +731,7 @@ export class Mapping implements Disposable {
     if (rc === -16 /* EBUSY */ || rc === -14 /* EFAULT */) {
       const fresh = remapTo(newLength);
       call = 'mmap';
-      if (typeof fresh !== 'number') this.#adopt(fresh, handle);
+      if (typeof fresh !== 'number') this.#adopt(fresh);
       rc = typeof fresh === 'number' ? fresh : 0;
     }
     if (rc < 0) {
@@ -747,7 +747,7 @@ export class Mapping implements Disposable {
         // The mapping shrank but the file did not: map the old length again.
         const back = remapTo(oldLength);
         if (typeof back !== 'number') {
-          this.#adopt(back, this.#handle as Handle);
+          this.#adopt(back);
           this.#length = oldLength;
         }
         throw systemError(cut, 'ftruncate', this.path);
@@ -774,7 +774,6 @@ export class Mapping implements Disposable {
     const handle = this.#handle;
     const rc = addon.close(handle);
     this.#handle = null;
-    if (rc === RETIRE_LATER) retireLater(handle);
     if (faulted) throw this.#faultError('close');
     if (rc < 0) throw systemError(rc, 'munmap', this.path);
   }
@@ -790,13 +789,12 @@ export class Mapping implements Disposable {
   }
 
   /**
-   * Makes `fresh` (a region mapped anew) the mapping's own; `old`, whose range may be a
-   * stand-in under a detached Buffer, is given back at the next turn of the event loop.
+   * Makes `fresh` (a region mapped anew) the mapping's own. The native side closed the old
+   * region; its range stays a stand-in until the views of it are collected.
    */
-  #adopt(fresh: Handle, old: Handle): void {
+  #adopt(fresh: Handle): void {
     this.#handle = fresh;
     this.#epoch = faultEpoch();
-    retireLater(old);
   }
 
   #dropViews(): void {
@@ -882,9 +880,6 @@ export function residencyOf(map: Uint8Array): Residency {
   return { pageSize, pages: map.length, resident, map };
 }
 
-/** addon.close() left zero pages under detached Buffers (native kRetireLater). */
-const RETIRE_LATER = 1;
-
 /**
  * The guard's epoch word (native guard.h): it grows by one after every fault the guard
  * absorbs anywhere in the process, so a mapping asks about itself only when it changed. Read
@@ -917,21 +912,6 @@ function reinstallGuard(event: string | symbol): void {
 }
 process.on('newListener', reinstallGuard);
 process.on('removeListener', reinstallGuard);
-let retiring: Handle[] = [];
-
-/**
- * Unmaps, at the next turn of the event loop, the zero pages close() left where a detached
- * Buffer pointed: by then no Buffer method that was running when the mapping closed can still
- * hold the address. One immediate serves every mapping closed in the same turn.
- */
-function retireLater(handle: Handle): void {
-  if (retiring.push(handle) > 1) return;
-  setImmediate(() => {
-    const batch = retiring;
-    retiring = [];
-    for (const h of batch) addon.retire(h);
-  }).unref();
-}
 
 /**
  * Bytes to map for `length` bytes starting `delta` bytes into a page. An empty range still
@@ -1091,9 +1071,9 @@ function mapHint(errno: number, flags: number, hint: number): string | undefined
     return 'syncMapping (MAP_SYNC) needs a file on a DAX file system (persistent memory mounted with -o dax); this file goes through the page cache: use flush() for durability';
   }
   if (errno === -12 /* ENOMEM */) {
-    const waiting = addon.regionCounts()[2];
-    if (waiting > 0) {
-      return `${MMAP_HINTS[errno]}; ${waiting} bytes of mappings closed in this turn of the event loop stay reserved until it turns (a Buffer method may still hold their address): let the loop turn (await, setImmediate) between large batches of mapFile and close`;
+    const standing = addon.regionCounts()[2];
+    if (standing > 0) {
+      return `${MMAP_HINTS[errno]}; ${standing} bytes of closed mappings stay reserved while Buffers or SharedArrayBuffers of them are alive (code may still hold their address): drop those views and let the garbage collector run (let the event loop turn) between large batches of mapFile and close`;
     }
   }
   return MMAP_HINTS[errno];

@@ -43,11 +43,10 @@ export interface Addon {
   probeEpoch(value: number): void;
   /** Puts the guard's signal handlers back in front if something replaced them. */
   guardInstall(): number;
-  /** [regions alive, bytes mapped, bytes of stand-ins waiting for the next turn]. */
+  /** [regions alive, bytes mapped, bytes of those that are stand-ins under views of closed ranges]. */
   regionCounts(): [number, number, number];
   violationsAbsorbed(): number;
   protect(handle: Handle, start: number, length: number, protection: number): number;
-  retire(handle: Handle): void;
   faultsAbsorbed(): number;
   fd(handle: Handle): number;
   view(handle: Handle, start: number, length: number): ArrayBuffer;

@@ -1,19 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import {
-  closeSync,
-  ftruncateSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  readSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, ftruncateSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import { mapFile, pageSize, SharedMemory } from '../src/index.js';
-import { assertThrowsCode, entry, tempDir } from './helpers/index.js';
+import { assertThrowsCode, entry, tempDir, withMount } from './helpers/index.js';
 
 const dir = tempDir();
 let counter = 0;
@@ -180,29 +171,9 @@ describe('flushAsync overlapping resize(), remap() and close()', () => {
   });
 });
 
-/**
- * Mounts a file system of `type` on a fresh folder for `body`, and unmounts it after; skips
- * the test (with the reason) where mounting is not allowed.
- */
-async function withMount(t: TestContext, type: string, options: string, body: (dir: string) => Promise<void> | void) {
-  const at = join(dir, `mnt${counter++}`);
-  mkdirSync(at);
-  try {
-    execFileSync('mount', ['-t', type, '-o', options, type, at], { stdio: 'pipe' });
-  } catch (error) {
-    t.skip(`cannot mount a ${type} here (needs root): ${String((error as Error).message).split('\n')[0]}`);
-    return;
-  }
-  try {
-    await body(at);
-  } finally {
-    execFileSync('umount', ['-l', at]);
-  }
-}
-
 describe('growing reserves the blocks, so a full file system answers ENOSPC from the call', () => {
   it('resize() past a 1 MiB tmpfs: ENOSPC, and file and mapping are as they were', async (t) => {
-    await withMount(t, 'tmpfs', 'size=1m', (at) => {
+    await withMount(t, dir, 'tmpfs', 'size=1m', (at) => {
       const path = join(at, 'grow.bin');
       const m = mapFile(path, { mode: 'write', create: true, length: 256 << 10, grow: true });
       try {
@@ -225,7 +196,7 @@ describe('growing reserves the blocks, so a full file system answers ENOSPC from
   });
 
   it("mapFile's grow and create past a 1 MiB tmpfs: ENOSPC, nothing mapped, the file keeps its size", async (t) => {
-    await withMount(t, 'tmpfs', 'size=1m', (at) => {
+    await withMount(t, dir, 'tmpfs', 'size=1m', (at) => {
       const path = join(at, 'created.bin');
       assertThrowsCode(() => mapFile(path, { mode: 'write', create: true, length: 4 * MiB, grow: true }), 'ENOSPC');
       assert.equal(statSync(path).size, 0);
@@ -236,7 +207,7 @@ describe('growing reserves the blocks, so a full file system answers ENOSPC from
   });
 
   it('sparse: true grows without reserving (a hole costs nothing until written)', async (t) => {
-    await withMount(t, 'tmpfs', 'size=1m', (at) => {
+    await withMount(t, dir, 'tmpfs', 'size=1m', (at) => {
       const path = join(at, 'sparse.bin');
       using m = mapFile(path, { mode: 'write', create: true, length: 8 * MiB, grow: true, sparse: true });
       m.resize(16 * MiB);
@@ -253,7 +224,7 @@ describe('growing reserves the blocks, so a full file system answers ENOSPC from
   });
 
   it('a file system without fallocate (ramfs) grows the file sparsely all the same', async (t) => {
-    await withMount(t, 'ramfs', 'mode=700', (at) => {
+    await withMount(t, dir, 'ramfs', 'mode=700', (at) => {
       const path = join(at, 'ram.bin');
       using m = mapFile(path, { mode: 'write', create: true, length: pageSize, grow: true });
       m.resize(4 * pageSize);

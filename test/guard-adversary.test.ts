@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { assertExitedCleanly, coreAddon, runModule, signalFixture, tempDir } from './helpers/index.js';
+import { assertExitedCleanly, coreAddon, runModule, signalFixture, tempDir, withMount } from './helpers/index.js';
 
 const dir = tempDir();
 /** A child that hangs (a fault loop, a lost guard) fails its test instead of stalling the run. */
@@ -49,14 +49,14 @@ describe('stale Buffers and the stand-ins that keep them harmless', () => {
       let v = null;
       m.buffer.fill({ valueOf() { m.close(); v = mapFile(process.env.VICTIM, { mode: 'write' }); return 0x58; } });
       v.flush();
-      const retiringInTurn = core.regionCounts()[2];
-      await new Promise((r) => setImmediate(r));
-      await new Promise((r) => setImmediate(r));
-      const retiringAfter = core.regionCounts()[2];
       v.close();
-      process.stdout.write(JSON.stringify({ retiringInTurn, retiringAfter }));
+      const standingInTurn = core.regionCounts()[2];
+      for (let i = 0; i < 3; i++) { globalThis.gc(); await new Promise((r) => setImmediate(r)); }
+      const standingAfter = core.regionCounts()[2];
+      process.stdout.write(JSON.stringify({ standingInTurn, standingAfter }));
       `,
       { A: a, VICTIM: victim, CORE: coreAddon },
+      ['--expose-gc'],
     );
     assertExitedCleanly(child);
     const r = JSON.parse(child.stdout);
@@ -68,11 +68,11 @@ describe('stale Buffers and the stand-ins that keep them harmless', () => {
       readFileSync(a).every((byte) => byte === 1),
       'the closed file is unchanged too',
     );
-    assert.ok(r.retiringInTurn >= 3001 * 64 * 1024, `every range closed in the turn is held (${r.retiringInTurn})`);
-    assert.equal(r.retiringAfter, 0, 'and given back once the event loop turned');
+    assert.ok(r.standingInTurn > 0, `ranges closed in the turn are held (${r.standingInTurn} bytes)`);
+    assert.equal(r.standingAfter, 0, 'and given back once their Buffers were collected');
   });
 
-  it('remap() and resize() with a Buffer alive hand their old range back at the next turn', {
+  it('remap() and resize() hold their old range while an old Buffer is alive, and give it back when it is collected', {
     timeout: CHILD_TIMEOUT,
   }, async () => {
     const path = fileOf(8192);
@@ -81,23 +81,145 @@ describe('stale Buffers and the stand-ins that keep them harmless', () => {
       const { mapFile } = await import(process.env.MEMMAP);
       const { createRequire } = await import('node:module');
       const core = createRequire(import.meta.url)(process.env.CORE);
+      const turns = async () => { for (let i = 0; i < 3; i++) { globalThis.gc(); await new Promise((r) => setImmediate(r)); } };
+      await turns();
+      const [regionsBefore] = core.regionCounts();
       const m = mapFile(process.env.FILE, { mode: 'write' });
-      const held = [];
+      let held = [];
       for (let i = 0; i < 50; i++) { held.push(m.buffer); m.remap(); }
       for (let i = 0; i < 50; i++) { held.push(m.buffer); m.resize(8192 + 4096 * (i % 2)); }
-      const inTurn = core.regionCounts()[2];
-      await new Promise((r) => setImmediate(r));
-      await new Promise((r) => setImmediate(r));
-      const after = core.regionCounts();
-      process.stdout.write(JSON.stringify({ inTurn, retiring: after[2], regions: after[0], held: held.length }));
+      await turns();
+      const whileHeld = core.regionCounts();
+      const detached = held.every((b) => b.length === 0);
+      held = null;
+      await turns();
+      const afterwards = core.regionCounts();
       m.close();
+      process.stdout.write(JSON.stringify({ regionsBefore, whileHeld, afterwards, detached }));
       `,
       { FILE: path, CORE: coreAddon },
+      ['--expose-gc'],
     );
     assertExitedCleanly(child);
     const r = JSON.parse(child.stdout);
-    assert.ok(r.inTurn > 0, 'the old ranges were held during the turn');
-    assert.equal(r.retiring, 0, 'no stand-in waits for the garbage collector');
+    assert.equal(r.detached, true, 'every old Buffer is detached');
+    assert.ok(
+      r.whileHeld[2] >= 100 * 8192,
+      `the old ranges stay reserved while their Buffers live (${r.whileHeld[2]})`,
+    );
+    assert.equal(r.afterwards[2], 0, 'no stand-in outlives its Buffers');
+    assert.equal(r.afterwards[0], r.regionsBefore + 1, 'only the live mapping is left');
+  });
+
+  it('an fs.read still running on the thread pool after close() writes into no other file', {
+    timeout: CHILD_TIMEOUT,
+  }, async () => {
+    const size = 1 << 20;
+    const a = fileOf(size, 0x61);
+    const victim = fileOf(size, 0x2e);
+    const source = fileOf(size, 0x58);
+    const child = await runModule(
+      `
+      const { openSync, read } = await import('node:fs');
+      const { pbkdf2 } = await import('node:crypto');
+      const { mapFile } = await import(process.env.MEMMAP);
+      // Keep libuv's four pool threads busy, so that the read runs several turns later.
+      for (let i = 0; i < 4; i++) pbkdf2('p', 's', 200000, 32, 'sha256', () => {});
+      const m = mapFile(process.env.A, { mode: 'write' });
+      const fd = openSync(process.env.SOURCE, 'r');
+      const done = new Promise((r) => read(fd, m.buffer, 0, ${size}, 0, (err, n) => r([err?.code ?? null, n])));
+      m.close();
+      for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+      const v = mapFile(process.env.VICTIM, { mode: 'write' });
+      const result = await done;
+      v.flush();
+      v.close();
+      process.stdout.write(JSON.stringify({ result }));
+      `,
+      { A: a, VICTIM: victim, SOURCE: source },
+    );
+    assertExitedCleanly(child);
+    assert.ok(
+      readFileSync(victim).every((byte) => byte === 0x2e),
+      "the other file's bytes are unchanged",
+    );
+    assert.ok(
+      readFileSync(a).every((byte) => byte === 0x61),
+      'the closed file is unchanged',
+    );
+  });
+
+  it('an fs.write still running after close() sends no other file’s bytes', { timeout: CHILD_TIMEOUT }, async () => {
+    const size = 1 << 20;
+    const a = fileOf(size, 0x61);
+    const secret = fileOf(size, 0x53);
+    const out = join(dir, `out${serial++}.bin`);
+    const child = await runModule(
+      `
+      const { openSync, write } = await import('node:fs');
+      const { pbkdf2 } = await import('node:crypto');
+      const { mapFile } = await import(process.env.MEMMAP);
+      for (let i = 0; i < 4; i++) pbkdf2('p', 's', 200000, 32, 'sha256', () => {});
+      const m = mapFile(process.env.A);
+      const fd = openSync(process.env.OUT, 'w');
+      const done = new Promise((r) => write(fd, m.buffer, 0, ${size}, 0, (err, n) => r([err?.code ?? null, n])));
+      m.close();
+      for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+      const s = mapFile(process.env.SECRET);
+      void s.buffer[0];
+      const result = await done;
+      s.close();
+      process.stdout.write(JSON.stringify({ result }));
+      `,
+      { A: a, SECRET: secret, OUT: out },
+    );
+    assertExitedCleanly(child);
+    assert.equal(readFileSync(out).indexOf(0x53), -1, 'none of the other file reached the output');
+  });
+
+  it('close() while a worker reads a lost page through a SharedArrayBuffer: no signal, ever', {
+    timeout: CHILD_TIMEOUT,
+  }, async () => {
+    const path = join(dir, `race${serial++}.bin`);
+    writeFileSync(path, Buffer.alloc(8192));
+    const child = await runModule(
+      `
+      const { Worker } = await import('node:worker_threads');
+      const { openSync, ftruncateSync } = await import('node:fs');
+      const { mapFile } = await import(process.env.MEMMAP);
+      const ctl = new Int32Array(new SharedArrayBuffer(12));
+      const w = new Worker(\`
+        const { parentPort, workerData: { ctl } } = require('node:worker_threads');
+        parentPort.on('message', ({ sab, delay }) => {
+          const v = new Uint8Array(sab);
+          Atomics.store(ctl, 1, 1);
+          while (Atomics.load(ctl, 0) === 0) {}
+          for (let k = 0; k < delay; k++) {}
+          const x = v[4096];
+          Atomics.store(ctl, 0, 0); Atomics.store(ctl, 1, 0);
+          parentPort.postMessage(x);
+        });\`, { eval: true, workerData: { ctl }, execArgv: [] }); // not --input-type=module: the code uses require
+      w.on('error', (error) => { console.error(error); process.exit(3); });
+      const fd = openSync(process.env.FILE, 'r+');
+      let rounds = 0;
+      const until = Date.now() + 20000;
+      for (let i = 0; i < 3000 && Date.now() < until; i++, rounds++) {
+        ftruncateSync(fd, 0); ftruncateSync(fd, 8192);
+        const m = mapFile(process.env.FILE, { mode: 'write' });
+        w.postMessage({ sab: m.sharedBuffer(), delay: (i * 37) % 2400 });
+        while (Atomics.load(ctl, 1) === 0) {}
+        ftruncateSync(fd, 4096);
+        Atomics.store(ctl, 0, 1);
+        try { m.close(); } catch {}
+        await new Promise((r) => w.once('message', r));
+      }
+      await w.terminate();
+      process.stdout.write(JSON.stringify({ rounds }));
+      `,
+      { FILE: path },
+    );
+    assertExitedCleanly(child);
+    assert.ok(JSON.parse(child.stdout).rounds >= 100);
   });
 });
 
@@ -186,6 +308,43 @@ describe('fault storms', () => {
       }
     });
   }
+
+  it('a fault that is not a truncation (a full tmpfs) repairs that page alone: the data beside it is kept', {
+    timeout: CHILD_TIMEOUT,
+  }, async (t) => {
+    await withMount(t, dir, 'tmpfs', 'size=1m', async (at) => {
+      const path = join(at, 'sparse.bin');
+      const child = await runModule(
+        `
+        const { openSync, ftruncateSync, readSync, closeSync } = await import('node:fs');
+        const { mapFile } = await import(process.env.MEMMAP);
+        const fd = openSync(process.env.FILE, 'w+');
+        ftruncateSync(fd, 2 << 20); // 512 pages, sparse, on a 1 MiB file system
+        closeSync(fd);
+        const m = mapFile(process.env.FILE, { mode: 'write', sparse: true });
+        const b = m.buffer;
+        b[500 * 4096] = 0x55; // a page the file holds
+        let p = 0;
+        for (; p < 400; p++) { b[p * 4096] = 1; if (m.faulted) break; } // until tmpfs is full
+        const kept = b[500 * 4096];
+        const probe = Buffer.alloc(1);
+        const rfd = openSync(process.env.FILE, 'r');
+        b[500 * 4096] = 0x66;
+        readSync(rfd, probe, 0, 1, 500 * 4096);
+        let code = null;
+        try { m.close(); } catch (e) { code = e.code; }
+        process.stdout.write(JSON.stringify({ full: p, kept, onDisk: probe[0], code }));
+        `,
+        { FILE: path },
+      );
+      assertExitedCleanly(child);
+      const r = JSON.parse(child.stdout);
+      assert.ok(r.full < 400, `the file system filled at page ${r.full}`);
+      assert.equal(r.kept, 0x55, 'a page the file holds still reads its data');
+      assert.equal(r.onDisk, 0x66, 'and a write there still reaches the file');
+      assert.equal(r.code, 'ERR_MEMMAP_TRUNCATED');
+    });
+  });
 
   it('a huge page the pool cannot supply reads as zeros instead of ending the process', {
     timeout: CHILD_TIMEOUT,
@@ -302,6 +461,67 @@ describe('other signal handlers in the process', () => {
   }
 });
 
+describe('handlers that send a fault back', () => {
+  /** Runs `setup` (fixture calls) around memmap's mappings, then a fault outside memmap. */
+  const foreignFault = (setup: string) =>
+    runModule(
+      `
+      const { createRequire } = await import('node:module');
+      const fixture = createRequire(import.meta.url)(process.env.FIXTURE);
+      const { mapFile } = await import(process.env.MEMMAP);
+      const map = () => mapFile(process.env.FILE);
+      ${setup}
+      fixture.faultOutside(process.env.OTHER);
+      process.stdout.write('survived a foreign fault\\n');
+      `,
+      { FILE: fileOf(4096), OTHER: join(dir, `other${serial++}.bin`), FIXTURE: signalFixture(dir) },
+    );
+
+  it('two chaining reporters installed at different times each run once, newest first', {
+    timeout: CHILD_TIMEOUT,
+  }, async () => {
+    const child = await foreignFault(
+      'map(); fixture.installChainingHandler(false); map(); fixture.installSecondChainingHandler(); map();',
+    );
+    assert.equal(child.signal, 'SIGBUS', `ended by ${child.signal}, status ${child.status}\n${child.stderr}`);
+    assert.deepEqual(child.stdout.trim().split('\n'), ['second chaining handler', 'chaining handler']);
+  });
+
+  it('a reporter that puts its predecessor back and returns runs once, and the process ends by SIGBUS', {
+    timeout: CHILD_TIMEOUT,
+  }, async () => {
+    const child = await foreignFault('map(); fixture.installRestoringHandler(false); map();');
+    assert.equal(child.signal, 'SIGBUS', `ended by ${child.signal}, status ${child.status} (77: it looped)`);
+    assert.deepEqual(child.stdout.trim().split('\n'), ['restoring handler']);
+  });
+
+  it('a prober that leaves its handler by siglongjmp recovers every time', { timeout: CHILD_TIMEOUT }, async () => {
+    const child = await runModule(
+      `
+      const { createRequire } = await import('node:module');
+      const fixture = createRequire(import.meta.url)(process.env.FIXTURE);
+      const { mapFile } = await import(process.env.MEMMAP);
+      mapFile(process.env.FILE);
+      fixture.installProber();
+      mapFile(process.env.FILE);
+      const results = [];
+      for (let i = 0; i < 5; i++) results.push(fixture.probe(process.env.DIR));
+      process.stdout.write(JSON.stringify(results));
+      `,
+      { FILE: fileOf(4096), DIR: dir, FIXTURE: signalFixture(dir) },
+    );
+    assertExitedCleanly(child);
+    assert.deepEqual(JSON.parse(child.stdout), [true, true, true, true, true]);
+  });
+
+  it("with a process.on('SIGBUS') listener, a foreign fault ends the process by SIGBUS instead of looping", {
+    timeout: CHILD_TIMEOUT,
+  }, async () => {
+    const child = await foreignFault("process.on('SIGBUS', () => {}); map();");
+    assert.equal(child.signal, 'SIGBUS', `ended by ${child.signal}, status ${child.status}`);
+  });
+});
+
 describe('faults the kernel reports as EFAULT', () => {
   it('fs.writeSync of a truncated mapping fails with EFAULT, and faulted then says so', {
     timeout: CHILD_TIMEOUT,
@@ -315,15 +535,15 @@ describe('faults the kernel reports as EFAULT', () => {
       const b = m.buffer;
       truncateSync(process.env.FILE, 4096);
       let code = null;
-      try { writeSync(openSync('/dev/null', 'w'), b, 2 * 4096, 4096); } catch (e) { code = e.code; }
+      try { writeSync(openSync(process.env.OUT, 'w'), b, 2 * 4096, 4096); } catch (e) { code = e.code; }
       process.stdout.write(JSON.stringify({ code, faulted: m.faulted }));
       `,
-      { FILE: path },
+      { FILE: path, OUT: join(dir, `efault${serial++}.out`) },
     );
     assertExitedCleanly(child);
     const r = JSON.parse(child.stdout);
+    assert.equal(r.code, 'EFAULT', 'the kernel failed the write (a file, which reads the buffer; /dev/null would not)');
     assert.equal(r.faulted, true);
-    assert.ok(r.code === 'EFAULT' || r.code === null, `write failed with ${r.code}`);
   });
 });
 

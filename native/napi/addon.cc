@@ -37,7 +37,6 @@ napi_value init(napi_env env, napi_value exports) {
       FUNCTION("violationsAbsorbed", js_violations_absorbed),
       FUNCTION("protect", js_protect),
       FUNCTION("bindRange", js_bind_range),
-      FUNCTION("retire", js_retire),
       FUNCTION("fd", js_region_fd),
       FUNCTION("regionCounts", js_region_counts),
       FUNCTION("faultsAbsorbed", js_faults_absorbed),

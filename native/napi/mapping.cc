@@ -42,9 +42,15 @@ void finalize_handle(napi_env env, void* data, void*) {
   region_release(r);
 }
 
-void finalize_view(napi_env, void*, void* hint) {
-  Region* r = static_cast<Region*>(hint);
-  r->views.fetch_sub(1, std::memory_order_acq_rel);
+// The ArrayBuffer's backing store is gone (collected, or detached at close()).
+void finalize_view(napi_env, void*, void* hint) { region_release(static_cast<Region*>(hint)); }
+
+// The ArrayBuffer's JavaScript object is gone. This, not the backing store, ends the view: a
+// detached buffer's backing store goes at once, while code that keeps the object (an fs.read
+// in flight holds its Buffer) may still hold the address.
+void finalize_view_object(napi_env, void* data, void*) {
+  Region* r = static_cast<Region*>(data);
+  region_view_gone(r);
   region_release(r);
 }
 
@@ -53,7 +59,7 @@ void finalize_view(napi_env, void*, void* hint) {
 void release_shared_view(void*, size_t, void* hint) {
   Region* r = static_cast<Region*>(hint);
   r->shared_views.fetch_sub(1, std::memory_order_acq_rel);
-  r->views.fetch_sub(1, std::memory_order_acq_rel);
+  region_view_gone(r);
   region_release(r);
 }
 
@@ -83,6 +89,7 @@ int map_guarded(int fd, uint64_t offset, size_t length, mm::Access access, int f
   mm::GuardRange range;
   range.fd = fd;
   range.file_offset = offset;
+  range.granule = mm::mapping_granule(fd);  // hugetlbfs: repairs come in whole huge pages
   range.writable = access != mm::Access::kRead;
   range.shared = access != mm::Access::kCopy;
   int slot = mm::guard_register(addr, length, range);
@@ -241,7 +248,7 @@ napi_value js_remap_file(napi_env env, napi_callback_info info) {
   if (rc < 0) return make_int(env, rc);
   old->keep_fd = true;
   if (old->reported != 0) report(env, old, -old->reported);
-  region_close(old);
+  region_close(old);  // its views (detached by the caller) keep a stand-in until collected
   return wrap_region(env, fresh);
 }
 
@@ -257,16 +264,6 @@ napi_value js_resize_region(napi_env env, napi_callback_info info) {
   int rc = region_resize(r, static_cast<size_t>(length));
   if (rc == 0) report(env, r, external_cost(r->size) - r->reported);
   return make_int(env, rc);
-}
-
-// retire(handle): drops the zero-page stand-in close() left under detached Buffers; called by
-// TypeScript at the next turn of the event loop.
-napi_value js_retire(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  Region* r = nullptr;
-  if (!get_args(env, info, 1, argv) || !get_region(env, argv[0], &r)) return nullptr;
-  region_retire(r);
-  return make_undefined(env);
 }
 
 // faultKind(handle) -> what the guard absorbed in the mapping's range: 0 nothing, 1 a fault
@@ -313,17 +310,17 @@ napi_value js_region_fd(napi_env env, napi_callback_info info) {
   return make_int(env, r->closed.load() ? -1 : r->fd);
 }
 
-// regionCounts() -> [regions alive, bytes they keep mapped, bytes of stand-ins waiting for the
-// next turn], for the leak tests and the hint of ENOMEM.
+// regionCounts() -> [regions alive, bytes they keep mapped, bytes of those that are zero-page
+// stand-ins under views of closed ranges], for the leak tests and the hint of ENOMEM.
 napi_value js_region_counts(napi_env env, napi_callback_info) {
   RegionCounts counts = region_counts();
-  napi_value result = nullptr, regions = nullptr, bytes = nullptr, retiring = nullptr;
+  napi_value result = nullptr, regions = nullptr, bytes = nullptr, standing = nullptr;
   if (napi_create_array_with_length(env, 3, &result) != napi_ok ||
       napi_create_double(env, static_cast<double>(counts.regions), &regions) != napi_ok ||
       napi_create_double(env, static_cast<double>(counts.mapped_bytes), &bytes) != napi_ok ||
-      napi_create_double(env, static_cast<double>(counts.retiring_bytes), &retiring) != napi_ok ||
+      napi_create_double(env, static_cast<double>(counts.standing_bytes), &standing) != napi_ok ||
       napi_set_element(env, result, 0, regions) != napi_ok ||
-      napi_set_element(env, result, 1, bytes) != napi_ok || napi_set_element(env, result, 2, retiring) != napi_ok) {
+      napi_set_element(env, result, 1, bytes) != napi_ok || napi_set_element(env, result, 2, standing) != napi_ok) {
     return fail(env, "could not count regions");
   }
   return result;
@@ -385,7 +382,8 @@ napi_value js_view(napi_env env, napi_callback_info info) {
   uint64_t start = 0, length = 0;
   if (!get_args(env, info, 3, argv) || !get_range(env, argv, &r, &start, &length)) return nullptr;
   if (r->closed.load()) return fail(env, "view of a closed mapping");
-  region_retain(r);
+  region_retain(r);  // for the backing store (finalize_view)
+  region_retain(r);  // for the object (finalize_view_object)
   r->views.fetch_add(1, std::memory_order_acq_rel);
   napi_value buffer = nullptr;
   if (napi_create_external_arraybuffer(env, at(r, start), length, finalize_view, r, &buffer) !=
@@ -395,6 +393,11 @@ napi_value js_view(napi_env env, napi_callback_info info) {
     // could release twice. Keeping one reference too many only keeps the range mapped until
     // close(); TypeScript checks the runtime's size limit first so this is not reached.
     return fail(env, "could not create an ArrayBuffer over the mapping");
+  }
+  if (napi_add_finalizer(env, buffer, r, finalize_view_object, nullptr, nullptr) != napi_ok) {
+    // Without the object's finalizer the view never ends, so the range is held (as a stand-in
+    // after close) until the process exits: safe, if wasteful; it is not expected to happen.
+    return fail(env, "could not watch the ArrayBuffer over the mapping");
   }
   return buffer;
 }

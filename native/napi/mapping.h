@@ -15,7 +15,6 @@ napi_value js_fault_epoch(napi_env env, napi_callback_info info);
 napi_value js_probe_epoch(napi_env env, napi_callback_info info);
 napi_value js_guard_install(napi_env env, napi_callback_info info);
 napi_value js_violations_absorbed(napi_env env, napi_callback_info info);
-napi_value js_retire(napi_env env, napi_callback_info info);
 napi_value js_region_fd(napi_env env, napi_callback_info info);
 napi_value js_region_counts(napi_env env, napi_callback_info info);
 napi_value js_faults_absorbed(napi_env env, napi_callback_info info);

@@ -11,9 +11,9 @@ namespace {
 
 std::atomic<int64_t> g_regions{0};
 std::atomic<int64_t> g_mapped_bytes{0};
-// Stand-ins that guard only detached Buffers and wait for the next turn of the event loop, in
-// bytes of address space, for the hint that ENOMEM from a new mapping carries.
-std::atomic<int64_t> g_retiring_bytes{0};
+// Zero-page stand-ins under views of closed ranges, in bytes of address space, for the hint
+// that ENOMEM from a new mapping carries.
+std::atomic<int64_t> g_standing_bytes{0};
 
 void unmap(Region* r) {
   if (mm::unmap(r->base, r->size) == 0) {
@@ -27,33 +27,37 @@ void unguard(Region* r) {
 }
 
 // Releases the file behind the region. The range is unmapped, unless views over it are alive:
-// then it is replaced by zero pages that stale views may go on reading and writing. For
-// SharedArrayBuffers (which cannot be detached, and may be used by other threads) that
-// stand-in stays until the last of them is garbage collected. Detached Buffers need it only
-// for the rest of the current JavaScript call: Node's own Buffer methods may hold the raw
-// pointer across a call into user code (fill() converts its value after taking the bounds),
-// so the stand-in is retired at the next turn of the event loop (region_retire). There is no
-// budget after which a closed range is unmapped at once: an address handed out stays
-// memmap's until no view can reach it, however many mappings close in one turn. A stand-in
-// costs no memory until a stale view writes to it (MAP_NORESERVE zero pages), the stand-ins
-// of neighbouring ranges merge into one kernel mapping, and each is given back at the next
-// turn or when its views are collected, whichever comes first.
+// then it is replaced by zero pages that stale views may go on reading and writing, until the
+// last view is garbage collected (region_view_gone). A detached Buffer counts as alive for
+// as long as its JavaScript object is: code below JavaScript may hold the raw address while
+// something keeps that object, and only while it does. Node's own Buffer methods hold it
+// across a call into user code (fill() converts its value after taking the bounds); an
+// fs.read or fs.write on the thread pool and a socket write queued in libuv hold it for as
+// many turns of the event loop as the I/O takes, keeping the Buffer in their request. There
+// is no budget after which a closed range is unmapped at once: an address handed out stays
+// memmap's until no view can reach it, however many mappings close. A stand-in costs no
+// memory until a stale view writes to it (MAP_NORESERVE zero pages), and the stand-ins of
+// neighbouring ranges merge into one kernel mapping.
 int release_file(Region* r) {
-  // The range is unregistered before it is unmapped, so the guard never maps a page over
-  // memory memmap no longer owns.
-  unguard(r);
   int rc = 0;
-  int views = r->views.load(std::memory_order_acquire);
-  bool shared = r->shared_views.load(std::memory_order_acquire) > 0;
   int64_t size = static_cast<int64_t>(r->size);
-  if (views > 0) {
+  if (r->views.load(std::memory_order_acquire) > 0) {
+    // SAFETY: the zero pages go in while the range is still registered with the guard, so a
+    // fault another thread takes in it meanwhile (through a SharedArrayBuffer, on a file that
+    // shrank) is still memmap's to repair; zero pages cannot fault, so unregistering after
+    // leaves no window.
     rc = mm::replace_with_zero_pages(r->base, r->size);
+    unguard(r);
     if (rc == 0) {
+      g_standing_bytes.fetch_add(size, std::memory_order_relaxed);
       r->placeholder.store(true, std::memory_order_release);
-      r->retirable = !shared;
-      if (r->retirable) g_retiring_bytes.fetch_add(size, std::memory_order_relaxed);
+      // The last view may have gone between the check above and now.
+      if (r->views.load(std::memory_order_acquire) == 0) region_drop_placeholder(r);
     }
   } else {
+    // No view: nothing can touch the range, so it is unregistered, then unmapped (the guard
+    // never maps a page over memory memmap no longer owns).
+    unguard(r);
     rc = mm::unmap(r->base, r->size);
     if (rc == 0) g_mapped_bytes.fetch_sub(size, std::memory_order_relaxed);
   }
@@ -64,18 +68,25 @@ int release_file(Region* r) {
     if (rc == 0) rc = closed;
   }
   r->fd = -1;
-  return rc == 0 && r->retirable ? kRetireLater : rc;
-}
-
-// Unmaps a stand-in and gives its budget back.
-void drop_placeholder(Region* r) {
-  unmap(r);
-  r->placeholder.store(false, std::memory_order_release);
-  if (r->retirable) g_retiring_bytes.fetch_sub(static_cast<int64_t>(r->size), std::memory_order_relaxed);
-  r->retirable = false;
+  return rc;
 }
 
 }  // namespace
+
+void region_drop_placeholder(Region* r) {
+  // Exactly once, whichever thread the last view went on.
+  if (!r->placeholder.exchange(false, std::memory_order_acq_rel)) return;
+  unmap(r);
+  g_standing_bytes.fetch_sub(static_cast<int64_t>(r->size), std::memory_order_relaxed);
+}
+
+void region_view_gone(Region* r) {
+  // SAFETY: the view's JavaScript object (or SharedArrayBuffer backing store) is gone, so no
+  // code can reach the range through it any more; once no view is left, a stand-in is unmapped.
+  if (r->views.fetch_sub(1, std::memory_order_acq_rel) == 1 && r->closed.load(std::memory_order_acquire)) {
+    region_drop_placeholder(r);
+  }
+}
 
 Region::Region(void* b, size_t s, int f) : base(b), size(s), fd(f) {
   g_regions.fetch_add(1, std::memory_order_relaxed);
@@ -86,7 +97,7 @@ Region::~Region() { g_regions.fetch_sub(1, std::memory_order_relaxed); }
 
 RegionCounts region_counts() {
   return {g_regions.load(std::memory_order_relaxed), g_mapped_bytes.load(std::memory_order_relaxed),
-          g_retiring_bytes.load(std::memory_order_relaxed)};
+          g_standing_bytes.load(std::memory_order_relaxed)};
 }
 
 void region_retain(Region* r) { r->refs.fetch_add(1, std::memory_order_relaxed); }
@@ -97,7 +108,7 @@ void region_release(Region* r) {
   // thread can be inside this function for the same Region.
   unguard(r);
   if (r->placeholder.load(std::memory_order_acquire)) {
-    drop_placeholder(r);
+    region_drop_placeholder(r);
   } else if (!r->released.load(std::memory_order_acquire)) {
     unmap(r);
   }
@@ -123,11 +134,6 @@ int region_close(Region* r) {
   return release_file(r);
 }
 
-void region_retire(Region* r) {
-  // SAFETY: only retirable stand-ins (no SharedArrayBuffer ever reached this region) are
-  // dropped here, on the JavaScript thread, after the stack that closed the region unwound.
-  if (r->retirable && r->placeholder.load(std::memory_order_acquire)) drop_placeholder(r);
-}
 
 uint32_t region_faults(const Region* r) {
   return r->guard_slot >= 0 ? mm::guard_faults(r->guard_slot) : 0;

@@ -21,7 +21,6 @@ struct Region {
   std::atomic<int> refs{1};  // the handle, plus one per ArrayBuffer and backing store
   std::atomic<int> views{0};  // ArrayBuffers and SharedArrayBuffer backing stores still alive
   std::atomic<int> shared_views{0};  // of which SharedArrayBuffer backing stores
-  bool retirable = false;  // the stand-in only guards Buffers: it may go at the next turn
   int guard_slot = -1;  // the fault guard's slot for a file range, or -1
   int busy = 0;  // asynchronous operations running on the range (main thread only)
   std::atomic<bool> closed{false};  // close() was called
@@ -39,7 +38,7 @@ struct Region {
 struct RegionCounts {
   int64_t regions;
   int64_t mapped_bytes;
-  int64_t retiring_bytes;  // of which stand-ins waiting for the next turn of the event loop
+  int64_t standing_bytes;  // of which zero-page stand-ins under views of closed ranges
 };
 RegionCounts region_counts();
 
@@ -56,7 +55,7 @@ int region_resize(Region* r, size_t size);
 void region_release(Region* r);
 
 // Marks the region closed and, unless an asynchronous operation still uses the range,
-// releases the file now. Returns 0, kRetireLater, or -errno of the first step that failed.
+// releases the file now. Returns 0 or -errno of the first step that failed.
 int region_close(Region* r);
 
 // The faults the guard absorbed in this region's range (0 once the region is closed).
@@ -65,13 +64,13 @@ uint32_t region_faults(const Region* r);
 // The protection faults (SIGSEGV) the guard absorbed in this region's range.
 uint32_t region_violations(const Region* r);
 
-// Unmaps a stand-in that guards only detached Buffers (close() returned kRetireLater), once
-// the JavaScript stack that could still hold their address has unwound.
-void region_retire(Region* r);
+// A view of the region (a Buffer's ArrayBuffer object, or a SharedArrayBuffer's backing
+// store) was garbage collected. The last one unmaps the stand-in of a closed region. Safe on
+// any thread.
+void region_view_gone(Region* r);
 
-// close() left zero pages under detached Buffers, to be retired at the next turn of the
-// event loop.
-constexpr int kRetireLater = 1;
+// Unmaps the region's stand-in, once.
+void region_drop_placeholder(Region* r);
 
 // Called on the main thread when an asynchronous operation on the range is done; performs a
 // close() that had to wait for it.

@@ -24,16 +24,32 @@
 // whole range at once. A range then holds at most three kernel mappings, whatever the number
 // of faults.
 //
-// Chaining: the handler that memmap displaced last gets every fault that is not memmap's. A
-// handler installed after memmap that chains to its own previous handler (memmap's) would
-// send a foreign fault back here; memmap notices the re-entry on that thread and sends the
-// fault to the handler that was in place before memmap was ever installed, so every handler
-// in the chain runs once and the fault ends where it would have without memmap.
+// A repair never races a change of the registry: the handler announces itself in the slot's
+// `busy` count, then checks that the slot still holds the range it found (same start, end and
+// generation); guard_unregister and guard_move clear the start, then wait until `busy` is 0.
+// The handler's repair makes a few system calls and never runs foreign code, so the wait is
+// short.
+//
+// Chaining: memmap keeps the dispositions it displaced, oldest first (the first is what was
+// there before memmap). A fault that is not memmap's goes to the one displaced last. Two ways
+// a handler can send it back, and what memmap does, so that each handler runs once and the
+// fault ends where it would have without memmap instead of looping:
+// - it chains to its own previous handler, which is memmap's: a call nested inside the
+//   delivery, on the same thread, for the same fault (a deeper stack frame). memmap passes it
+//   one step further down the list;
+// - it returns without repairing anything or moving the program counter (a crash reporter
+//   that puts its predecessor back and returns, libuv's handler for a JavaScript listener):
+//   the instruction faults again at once, at the same address and program counter. memmap
+//   passes it one step further down too, and below the oldest handler is the default action.
+// A handler that leaves by siglongjmp leaves its record behind; the next fault on that thread
+// is told apart by its address or its shallower frame.
 #include <errno.h>
 #include <signal.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -52,14 +68,18 @@ constexpr int kSlotsPerBlock = 1024;
 constexpr int kMaxBlocks = 4096;  // about four million live mappings
 // A slot's start while a registration is filling it in; the handler skips it like a free one.
 constexpr uintptr_t kClaimed = 1;
-// Anonymous shared memory has no file to map privately, so a protection fault there copies
-// the page; after this many copies in one range, the rest of the range is copied at once, so
-// the copies cannot split the range into more than this many kernel mappings.
-constexpr uint32_t kPageCopies = 64;
+// Faults that are not truncations (a page that could not be read, a full tmpfs, a huge page
+// the pool could not supply) and protection faults in anonymous shared memory (no file to map
+// privately) are repaired one page at a time, so valid data beside them is kept; after this
+// many in one range the rest of the range is repaired at once, so the repairs cannot split
+// the range into more than about twice this many kernel mappings.
+constexpr uint32_t kPageRepairs = 64;
 
 struct Slot {
   std::atomic<uintptr_t> start{0};  // 0: free; kClaimed: being filled in
   std::atomic<uintptr_t> end{0};
+  std::atomic<uint32_t> generation{0};  // changes with every registration
+  std::atomic<int> busy{0};  // handlers repairing the range now
   std::atomic<int> fd{-1};
   std::atomic<uint64_t> file_offset{0};
   std::atomic<uintptr_t> granule{0};
@@ -69,6 +89,7 @@ struct Slot {
   // Where the zero memory that replaced lost pages begins (end: nothing was replaced).
   std::atomic<uintptr_t> lost{0};
   std::atomic<bool> quarantined{false};  // a protection fault made the whole range private
+  std::atomic<uint32_t> holes{0};  // single pages repaired (read errors)
   std::atomic<uint32_t> copies{0};  // pages copied one at a time (anonymous shared memory)
   std::atomic<uint32_t> faults{0};  // SIGBUS absorbed: the file shrank or could not be read
   std::atomic<uint32_t> violations{0};  // SIGSEGV absorbed: an access the protection forbids
@@ -82,6 +103,7 @@ static_assert(std::atomic<uintptr_t>::is_always_lock_free, "the handler needs lo
 static_assert(std::atomic<uint64_t>::is_always_lock_free, "the handler needs lock-free atomics");
 static_assert(std::atomic<uint32_t>::is_always_lock_free, "the handler needs lock-free atomics");
 static_assert(std::atomic<int>::is_always_lock_free, "the handler needs lock-free atomics");
+static_assert(std::atomic<long>::is_always_lock_free, "the handler needs lock-free atomics");
 static_assert(std::atomic<bool>::is_always_lock_free, "the handler needs lock-free atomics");
 static_assert(std::atomic<Block*>::is_always_lock_free, "the handler needs lock-free atomics");
 
@@ -91,16 +113,27 @@ std::atomic<uint64_t> g_violations{0};
 GuardEpoch g_epoch = {0, 0};
 // The page size, read before any handler can run: sysconf is not async-signal-safe.
 uintptr_t g_page = 4096;
-// For SIGBUS [0] and SIGSEGV [1]: the disposition memmap displaced most recently (the handler
-// chained to), and the one in place before memmap was first installed (the end of the chain
-// when a displaced handler chains back to memmap). Heap copies published by pointer, so a
-// handler never reads a struct that is half written; old copies are never freed (a handler
-// may still be reading one).
-std::atomic<const struct sigaction*> g_previous[2];
-std::atomic<const struct sigaction*> g_original[2];
-// The threads now passing a foreign fault down the chain, by thread id (0: a free entry).
+
+// For SIGBUS [0] and SIGSEGV [1]: the dispositions memmap displaced, oldest first. Heap copies
+// published by pointer, so a handler never reads a struct that is half written; copies are
+// never freed (a handler may still be reading one).
+constexpr int kDisplaced = 16;
+std::atomic<const struct sigaction*> g_displaced[2][kDisplaced];
+std::atomic<int> g_displaced_count[2];
+
+// What memmap last handed down the chain on a thread, to tell a handler that sends the fault
+// back from a new fault.
+struct Chainer {
+  std::atomic<long> tid{0};  // 0: a free record
+  std::atomic<int> sig{0};
+  std::atomic<uintptr_t> address{0};  // the fault's address
+  std::atomic<uintptr_t> pc{0};  // the program counter at the fault
+  std::atomic<int> depth{0};  // how many handlers down the list it went
+  std::atomic<uintptr_t> frame{0};  // a stack address of the delivery in progress, 0: none
+  std::atomic<bool> unrepaired{false};  // the handler returned with the program counter unmoved
+};
 constexpr int kChainers = 64;
-std::atomic<long> g_chaining[kChainers];
+Chainer g_chainers[kChainers];
 
 int index_of(int sig) { return sig == SIGBUS ? 0 : 1; }
 // Where registration starts looking for a free slot.
@@ -113,67 +146,131 @@ Slot* slot_at(int id) {
 
 void bump_epoch() { __atomic_fetch_add(&g_epoch.epoch, 1, __ATOMIC_RELEASE); }
 
+// The program counter of an interrupted context, or 0 where memmap does not know the layout.
+uintptr_t pc_of(void* context) {
+  if (context == nullptr) return 0;
+  const ucontext_t* uc = static_cast<const ucontext_t*>(context);
+#if defined(__x86_64__)
+  return static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);
+#elif defined(__aarch64__)
+  return static_cast<uintptr_t>(uc->uc_mcontext.pc);
+#else
+  (void)uc;
+  return 0;
+#endif
+}
+
 // Hands the signal to `previous`, or gives it the default action.
 void deliver(const struct sigaction* previous, int sig, siginfo_t* info, void* context) {
-  if (previous != nullptr && (previous->sa_flags & SA_SIGINFO) && previous->sa_sigaction != nullptr) {
-    previous->sa_sigaction(sig, info, context);
-    return;
-  }
   void (*handler)(int) = previous == nullptr ? SIG_DFL : previous->sa_handler;
-  if (handler == SIG_IGN && info->si_code <= 0) return;  // a sent signal the program ignores
-  if (handler == SIG_DFL || handler == SIG_IGN) {
-    // Restore the default action and let it happen: a fault re-executes the instruction when
-    // the handler returns and faults again; a sent signal is raised again, stays pending while
-    // this handler blocks it, and is delivered as the handler returns. Either way the process
-    // ends by the signal, as it would have without memmap. (A faulting SIGBUS or SIGSEGV
-    // cannot be ignored: the kernel would deliver it again at once.)
-    struct sigaction fallback = {};
-    fallback.sa_handler = SIG_DFL;
-    sigemptyset(&fallback.sa_mask);
-    sigaction(sig, &fallback, nullptr);
-    if (info->si_code <= 0) raise(sig);
+  // SIG_DFL and SIG_IGN are values, not functions, even where SA_SIGINFO is set.
+  if (handler != SIG_DFL && handler != SIG_IGN) {
+    if (previous->sa_flags & SA_SIGINFO) {
+      previous->sa_sigaction(sig, info, context);
+    } else {
+      handler(sig);
+    }
     return;
   }
-  handler(sig);
+  if (handler == SIG_IGN && info->si_code <= 0) return;  // a sent signal the program ignores
+  // Restore the default action and let it happen: a fault re-executes the instruction when
+  // the handler returns and faults again; a sent signal is raised again, stays pending while
+  // this handler blocks it, and is delivered as the handler returns. Either way the process
+  // ends by the signal, as it would have without memmap. (A faulting SIGBUS or SIGSEGV cannot
+  // be ignored: the kernel would deliver it again at once.)
+  struct sigaction fallback = {};
+  fallback.sa_handler = SIG_DFL;
+  sigemptyset(&fallback.sa_mask);
+  sigaction(sig, &fallback, nullptr);
+  if (info->si_code <= 0) raise(sig);
 }
 
-// Gives a fault that is not memmap's to whoever would have had it without memmap: the handler
-// memmap displaced, or, when that handler chains back here on the same thread, the one that
-// was there before memmap at all.
-void chain(int sig, siginfo_t* info, void* context) {
-  long tid = syscall(SYS_gettid);
-  int mine = -1;
-  bool reentered = false;
-  for (int i = 0; i < kChainers; i++) {
-    if (g_chaining[i].load(std::memory_order_acquire) == tid) reentered = true;
+Chainer* chainer_for(long tid) {
+  for (Chainer& c : g_chainers) {
+    if (c.tid.load(std::memory_order_acquire) == tid) return &c;
   }
-  for (int i = 0; i < kChainers && !reentered && mine < 0; i++) {
+  for (Chainer& c : g_chainers) {
     long expected = 0;
-    if (g_chaining[i].compare_exchange_strong(expected, tid, std::memory_order_acq_rel)) mine = i;
-  }
-  int at = index_of(sig);
-  // A full table (64 threads chaining at once) is treated like a re-entry: the original
-  // handler cannot lead back here, so it is the safe end of the chain.
-  const struct sigaction* target =
-      reentered || mine < 0 ? g_original[at].load(std::memory_order_acquire) : g_previous[at].load(std::memory_order_acquire);
-  deliver(target, sig, info, context);
-  if (mine >= 0) g_chaining[mine].store(0, std::memory_order_release);
-}
-
-// The registered slot whose range holds `address`, or nullptr.
-Slot* find_slot(uintptr_t address) {
-  for (int b = 0; b < kMaxBlocks; b++) {
-    Block* block = g_blocks[b].load(std::memory_order_acquire);
-    if (block == nullptr) return nullptr;
-    for (Slot& slot : block->slots) {
-      uintptr_t start = slot.start.load(std::memory_order_acquire);
-      if (start > kClaimed && address >= start && address < slot.end.load(std::memory_order_acquire)) {
-        return &slot;
-      }
-    }
+    if (c.tid.compare_exchange_strong(expected, tid, std::memory_order_acq_rel)) return &c;
   }
   return nullptr;
 }
+
+// Gives a fault that is not memmap's to whoever would have had it without memmap (see the
+// top of this file).
+void chain(int sig, siginfo_t* info, void* context) {
+  int at = index_of(sig);
+  int count = g_displaced_count[at].load(std::memory_order_acquire);
+  uintptr_t here = reinterpret_cast<uintptr_t>(&count);
+  uintptr_t address = info->si_code > 0 ? reinterpret_cast<uintptr_t>(info->si_addr) : 0;
+  uintptr_t pc = pc_of(context);
+  Chainer* c = chainer_for(syscall(SYS_gettid));
+  if (c == nullptr) {
+    // 64 threads chaining at once: the oldest handler cannot lead back here.
+    deliver(count > 0 ? g_displaced[at][0].load(std::memory_order_acquire) : nullptr, sig, info, context);
+    return;
+  }
+  bool same = c->sig.load(std::memory_order_relaxed) == sig && c->address.load(std::memory_order_relaxed) == address;
+  uintptr_t active = c->frame.load(std::memory_order_acquire);
+  int depth = 0;
+  if (active != 0 && same && here < active) {
+    depth = c->depth.load(std::memory_order_relaxed) + 1;  // sent back from inside the delivery
+  } else if (active == 0 && same && address != 0 && pc != 0 && c->unrepaired.load(std::memory_order_relaxed) &&
+             c->pc.load(std::memory_order_relaxed) == pc) {
+    depth = c->depth.load(std::memory_order_relaxed) + 1;  // came straight back, unrepaired
+  }
+  int saved_depth = c->depth.load(std::memory_order_relaxed);
+  c->sig.store(sig, std::memory_order_relaxed);
+  c->address.store(address, std::memory_order_relaxed);
+  c->pc.store(pc, std::memory_order_relaxed);
+  c->depth.store(depth, std::memory_order_relaxed);
+  c->unrepaired.store(false, std::memory_order_relaxed);
+  c->frame.store(here, std::memory_order_release);
+  int index = count - 1 - depth;
+  const struct sigaction* target = index >= 0 ? g_displaced[at][index].load(std::memory_order_acquire) : nullptr;
+  deliver(target, sig, info, context);
+  // Back from the handler. Nested: hand the record back to the delivery around this one.
+  c->frame.store(active != 0 && here < active ? active : 0, std::memory_order_release);
+  if (active != 0 && here < active) {
+    c->depth.store(saved_depth, std::memory_order_relaxed);
+  } else {
+    c->unrepaired.store(pc != 0 && pc_of(context) == pc, std::memory_order_relaxed);
+  }
+}
+
+// A registered range as a handler found it.
+struct Found {
+  Slot* slot;
+  uintptr_t start;
+  uintptr_t end;
+  uint32_t generation;
+};
+
+// The registered slot whose range holds `address`, or a Found with slot nullptr.
+Found find_slot(uintptr_t address) {
+  for (int b = 0; b < kMaxBlocks; b++) {
+    Block* block = g_blocks[b].load(std::memory_order_acquire);
+    if (block == nullptr) break;
+    for (Slot& slot : block->slots) {
+      uint32_t generation = slot.generation.load(std::memory_order_acquire);
+      uintptr_t start = slot.start.load(std::memory_order_acquire);
+      uintptr_t end = slot.end.load(std::memory_order_acquire);
+      if (start > kClaimed && address >= start && address < end) return {&slot, start, end, generation};
+    }
+  }
+  return {nullptr, 0, 0, 0};
+}
+
+// Announces a repair in the slot and checks that it still holds the range found. On false the
+// caller must not touch the range (it changed: the access is simply retried).
+bool enter(const Found& f) {
+  f.slot->busy.fetch_add(1, std::memory_order_seq_cst);
+  return f.slot->start.load(std::memory_order_seq_cst) == f.start &&
+         f.slot->end.load(std::memory_order_seq_cst) == f.end &&
+         f.slot->generation.load(std::memory_order_seq_cst) == f.generation;
+}
+
+void leave(const Found& f) { f.slot->busy.fetch_sub(1, std::memory_order_seq_cst); }
 
 uintptr_t granule_of(const Slot* slot) {
   uintptr_t granule = slot->granule.load(std::memory_order_relaxed);
@@ -194,35 +291,57 @@ void lower_lost(Slot* slot, uintptr_t from) {
   }
 }
 
-bool on_own_sigbus(Slot* slot, uintptr_t address) {
-  uintptr_t start = slot->start.load(std::memory_order_acquire);
-  uintptr_t end = slot->end.load(std::memory_order_acquire);
+// Repairs a fault in memmap's own range `f` with `repair`, counting it in the slot's
+// `counter` and in `total`. True when the faulting access can be retried: it was repaired,
+// or the range changed under the handler (a close replaced it with a stand-in), so the
+// access meets what is there now. False when the repair failed (out of memory).
+bool absorb(const Found& f, uintptr_t address, bool (*repair)(const Found&, uintptr_t),
+            std::atomic<uint32_t> Slot::*counter, std::atomic<uint64_t>& total) {
+  bool held = enter(f);
+  bool repaired = held && repair(f, address);
+  if (repaired) {
+    (f.slot->*counter).fetch_add(1, std::memory_order_relaxed);
+    total.fetch_add(1, std::memory_order_relaxed);
+    bump_epoch();
+  }
+  leave(f);
+  return repaired || !held;
+}
+
+bool repair_sigbus(const Found& f, uintptr_t address) {
+  Slot* slot = f.slot;
   uintptr_t granule = granule_of(slot);
   uintptr_t page = address & ~(granule - 1);
-  if (page < start) page = start;
-  // Everything from the file's new end on is gone; fstat says where that is. If the file is
-  // no shorter (a page that could not be read), the loss starts at the faulting page.
-  uintptr_t from = page;
+  if (page < f.start) page = f.start;
+  bool readonly = !slot->quarantined.load(std::memory_order_acquire) &&
+                  (!slot->writable.load(std::memory_order_relaxed) || slot->restricted.load(std::memory_order_relaxed));
+  int prot = PROT_READ | (readonly ? 0 : PROT_WRITE);
+  // Everything from the file's new end on is gone; fstat says where that is.
   int fd = slot->fd.load(std::memory_order_acquire);
   struct stat st;
   if (fd >= 0 && fstat(fd, &st) == 0) {
     uint64_t offset = slot->file_offset.load(std::memory_order_relaxed);
     uint64_t kept = static_cast<uint64_t>(st.st_size) > offset ? static_cast<uint64_t>(st.st_size) - offset : 0;
-    uintptr_t eof = start + ((kept + granule - 1) & ~static_cast<uint64_t>(granule - 1));
-    if (eof >= start && eof <= page) from = eof;
+    uintptr_t eof = f.start + ((kept + granule - 1) & ~static_cast<uint64_t>(granule - 1));
+    if (eof >= f.start && eof <= page) {
+      // SAFETY: [eof, end) lies inside a range memmap mapped and still owns (enter() checked
+      // it is still registered, and unregistering waits for this repair), so MAP_FIXED
+      // replaces only memmap's own pages. It covers any zero memory mapped by an earlier
+      // fault, so the range keeps at most two kernel mappings (file, then zeros) however
+      // often it faults. The zeros are read-only where the mode or protect() forbids writes.
+      if (!zero_fill(eof, f.end, prot)) return false;
+      lower_lost(slot, eof);
+      return true;
+    }
   }
-  // SAFETY: [from, end) lies inside a range memmap mapped and still owns (a range is
-  // unregistered before it is unmapped), so MAP_FIXED replaces only memmap's own pages. It
-  // covers any zero memory mapped by an earlier fault, so the range keeps at most two kernel
-  // mappings (file, then zeros) however often it faults. The zeros are read-only where the
-  // range's mode or protect() forbids writes, so a stray write there is caught as well.
-  bool readonly = !slot->quarantined.load(std::memory_order_acquire) &&
-                  (!slot->writable.load(std::memory_order_relaxed) || slot->restricted.load(std::memory_order_relaxed));
-  if (!zero_fill(from, end, PROT_READ | (readonly ? 0 : PROT_WRITE))) return false;
-  lower_lost(slot, from);
-  slot->faults.fetch_add(1, std::memory_order_relaxed);
-  g_absorbed.fetch_add(1, std::memory_order_relaxed);
-  bump_epoch();
+  // Not a truncation (a page that could not be read, a full tmpfs, a huge page the pool could
+  // not supply): the page alone, so the data beside it is kept, until there were too many.
+  if (slot->holes.fetch_add(1, std::memory_order_relaxed) < kPageRepairs) {
+    uintptr_t stop = page + granule < f.end ? page + granule : f.end;
+    return zero_fill(page, stop, prot);
+  }
+  if (!zero_fill(page, f.end, prot)) return false;
+  lower_lost(slot, page);
   return true;
 }
 
@@ -230,13 +349,11 @@ void on_sigbus(int sig, siginfo_t* info, void* context) {
   int saved_errno = errno;
   // si_code > 0: raised by the kernel for a memory access; <= 0: sent by kill, tgkill, raise
   // or sigqueue, which carry no address of ours.
-  Slot* slot = info->si_code > 0 ? find_slot(reinterpret_cast<uintptr_t>(info->si_addr)) : nullptr;
-  if (slot != nullptr && on_own_sigbus(slot, reinterpret_cast<uintptr_t>(info->si_addr))) {
-    errno = saved_errno;
-    return;  // the load or store is retried and now reads or writes zero memory
-  }
-  // Not ours, or out of memory for the repair: let the previous handler decide.
-  chain(sig, info, context);
+  uintptr_t address = reinterpret_cast<uintptr_t>(info->si_addr);
+  Found f = info->si_code > 0 ? find_slot(address) : Found{nullptr, 0, 0, 0};
+  // Repaired: the load or store is retried and now reads or writes zero memory. Otherwise
+  // (not memmap's, or out of memory for the repair) the previous handler decides.
+  if (f.slot == nullptr || !absorb(f, address, repair_sigbus, &Slot::faults, g_absorbed)) chain(sig, info, context);
   errno = saved_errno;
 }
 
@@ -261,9 +378,10 @@ bool private_copy(uintptr_t page, size_t size) {
 // none reaches the file: a copy-on-write mapping of the same file over a shared file range
 // (reads still see the file's bytes), the same memory made writable where it is private
 // already, and zero memory that replaced lost pages made writable.
-bool quarantine(Slot* slot, uintptr_t address) {
-  uintptr_t start = slot->start.load(std::memory_order_acquire);
-  uintptr_t end = slot->end.load(std::memory_order_acquire);
+bool quarantine(const Found& f, uintptr_t address) {
+  Slot* slot = f.slot;
+  uintptr_t start = f.start;
+  uintptr_t end = f.end;
   uintptr_t lost = slot->lost.load(std::memory_order_acquire);
   if (lost > end || lost < start) lost = end;
   int fd = slot->fd.load(std::memory_order_acquire);
@@ -271,8 +389,8 @@ bool quarantine(Slot* slot, uintptr_t address) {
   uintptr_t granule = granule_of(slot);
   if (shared && fd < 0) {
     // Anonymous shared memory: no file to map privately. Copy the faulting page, or after
-    // kPageCopies pages the whole range, so the copies stay few.
-    if (slot->copies.fetch_add(1, std::memory_order_relaxed) < kPageCopies) {
+    // kPageRepairs pages the whole range, so the copies stay few.
+    if (slot->copies.fetch_add(1, std::memory_order_relaxed) < kPageRepairs) {
       return private_copy(address & ~(granule - 1), granule);
     }
     if (!private_copy(start, end - start)) return false;
@@ -299,17 +417,10 @@ void on_sigsegv(int sig, siginfo_t* info, void* context) {
   // any access to a page protected 'none'. Everything else (a wild pointer, V8's WebAssembly
   // bounds traps, a stack overflow) goes to the handler installed before, as without memmap.
   uintptr_t address = reinterpret_cast<uintptr_t>(info->si_addr);
-  Slot* slot = info->si_code == SEGV_ACCERR ? find_slot(address) : nullptr;
-  // SAFETY: as in on_sigbus, the range is memmap's own. The stray access lands in private
-  // memory, never in the file.
-  if (slot != nullptr && quarantine(slot, address)) {
-    slot->violations.fetch_add(1, std::memory_order_relaxed);
-    g_violations.fetch_add(1, std::memory_order_relaxed);
-    bump_epoch();
-    errno = saved_errno;
-    return;  // the access is retried on private memory
-  }
-  chain(sig, info, context);
+  Found f = info->si_code == SEGV_ACCERR ? find_slot(address) : Found{nullptr, 0, 0, 0};
+  // SAFETY: as in on_sigbus, the range is memmap's own while enter() holds it. The stray access
+  // is retried on private memory, never reaching the file.
+  if (f.slot == nullptr || !absorb(f, address, quarantine, &Slot::violations, g_violations)) chain(sig, info, context);
   errno = saved_errno;
 }
 
@@ -318,12 +429,20 @@ int install(int sig, void (*handler)(int, siginfo_t*, void*)) {
   struct sigaction current = {};
   if (sigaction(sig, nullptr, &current) != 0) return -errno;
   if ((current.sa_flags & SA_SIGINFO) && current.sa_sigaction == handler) return 0;
-  const struct sigaction* previous = new (std::nothrow) struct sigaction(current);
-  if (previous == nullptr) return -ENOMEM;
   int at = index_of(sig);
-  const struct sigaction* none = nullptr;
-  g_original[at].compare_exchange_strong(none, previous, std::memory_order_acq_rel);
-  g_previous[at].store(previous, std::memory_order_release);
+  int count = g_displaced_count[at].load(std::memory_order_acquire);
+  const struct sigaction* last = count > 0 ? g_displaced[at][count - 1].load(std::memory_order_acquire) : nullptr;
+  // The same handler displacing memmap again (two handlers taking turns in front) is kept once.
+  bool known = last != nullptr && last->sa_handler == current.sa_handler && last->sa_flags == current.sa_flags;
+  if (!known) {
+    const struct sigaction* previous = new (std::nothrow) struct sigaction(current);
+    if (previous == nullptr) return -ENOMEM;
+    // Full: the most recent one takes the last place (the oldest, what was there before
+    // memmap, is always kept).
+    int index = count < kDisplaced ? count : kDisplaced - 1;
+    g_displaced[at][index].store(previous, std::memory_order_release);
+    if (count < kDisplaced) g_displaced_count[at].store(count + 1, std::memory_order_release);
+  }
   struct sigaction ours = {};
   ours.sa_sigaction = handler;
   // SA_ONSTACK: run on the thread's alternate signal stack when it has one. SA_NODEFER is not
@@ -333,6 +452,11 @@ int install(int sig, void (*handler)(int, siginfo_t*, void*)) {
   sigemptyset(&ours.sa_mask);
   if (sigaction(sig, &ours, nullptr) != 0) return -errno;
   return 0;
+}
+
+// Waits until no handler is repairing the slot's range (see the top of this file).
+void wait_for_repairs(Slot* slot) {
+  while (slot->busy.load(std::memory_order_seq_cst) != 0) sched_yield();
 }
 
 }  // namespace
@@ -363,6 +487,7 @@ int guard_register(void* start, size_t length, const GuardRange& range) {
         continue;
       }
       uintptr_t end = reinterpret_cast<uintptr_t>(start) + length;
+      slot->generation.fetch_add(1, std::memory_order_acq_rel);
       slot->end.store(end, std::memory_order_release);
       slot->fd.store(range.fd, std::memory_order_relaxed);
       slot->file_offset.store(range.file_offset, std::memory_order_relaxed);
@@ -372,6 +497,7 @@ int guard_register(void* start, size_t length, const GuardRange& range) {
       slot->restricted.store(false, std::memory_order_relaxed);
       slot->lost.store(end, std::memory_order_relaxed);
       slot->quarantined.store(false, std::memory_order_relaxed);
+      slot->holes.store(0, std::memory_order_relaxed);
       slot->copies.store(0, std::memory_order_relaxed);
       slot->faults.store(0, std::memory_order_relaxed);
       slot->violations.store(0, std::memory_order_relaxed);
@@ -386,9 +512,12 @@ int guard_register(void* start, size_t length, const GuardRange& range) {
 void guard_move(int slot_id, void* start, size_t length) {
   Slot* slot = slot_at(slot_id);
   if (slot == nullptr) return;
-  // Claimed while it changes, so the handler never pairs the new start with the old end.
+  // Claimed while it changes, so the handler never pairs the new start with the old end, and
+  // no repair of the old range is still running once it is published again.
   uintptr_t end = reinterpret_cast<uintptr_t>(start) + length;
-  slot->start.store(kClaimed, std::memory_order_release);
+  slot->start.store(kClaimed, std::memory_order_seq_cst);
+  wait_for_repairs(slot);
+  slot->generation.fetch_add(1, std::memory_order_acq_rel);
   slot->end.store(end, std::memory_order_release);
   slot->lost.store(end, std::memory_order_release);  // only a range that never faulted moves
   slot->start.store(reinterpret_cast<uintptr_t>(start), std::memory_order_release);
@@ -402,9 +531,11 @@ void guard_restricted(int slot_id) {
 void guard_unregister(int slot_id) {
   Slot* slot = slot_at(slot_id);
   if (slot == nullptr) return;
+  slot->start.store(kClaimed, std::memory_order_seq_cst);
+  wait_for_repairs(slot);
   slot->end.store(0, std::memory_order_release);
-  slot->start.store(0, std::memory_order_release);
   slot->fd.store(-1, std::memory_order_release);
+  slot->start.store(0, std::memory_order_release);
   int hint = g_hint.load(std::memory_order_relaxed);
   if (slot_id < hint) g_hint.store(slot_id, std::memory_order_relaxed);
 }

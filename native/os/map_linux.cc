@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -190,6 +191,14 @@ int map_anonymous(size_t length, bool shared, int flags, uintptr_t hint, void** 
   }
   void* addr = mmap(reinterpret_cast<void*>(hint), length, PROT_READ | PROT_WRITE, kind, -1, 0);
   return placed(addr, length, hint, out);
+}
+
+size_t mapping_granule(int fd) {
+  // hugetlbfs maps and faults in whole huge pages, its block size (statfs(2)).
+  constexpr long kHugetlbfsMagic = 0x958458f6;
+  struct statfs fs;
+  if (fstatfs(fd, &fs) != 0 || static_cast<long>(fs.f_type) != kHugetlbfsMagic) return 0;
+  return static_cast<size_t>(fs.f_bsize);
 }
 
 int unmap(void* addr, size_t length) { return munmap(addr, length) == 0 ? 0 : errno_result(); }

@@ -20,6 +20,7 @@ int resize_file(int, uint64_t) { return -ENOSYS; }
 int reserve_file(int, uint64_t, uint64_t) { return -ENOSYS; }
 int map_file(int, uint64_t, size_t, Access, int, uintptr_t, void**) { return -ENOSYS; }
 int map_anonymous(size_t, bool, int, uintptr_t, void**) { return -ENOSYS; }
+size_t mapping_granule(int) { return 0; }
 int unmap(void*, size_t) { return -ENOSYS; }
 int replace_with_zero_pages(void*, size_t) { return -ENOSYS; }
 int flush(void*, size_t, int) { return -ENOSYS; }

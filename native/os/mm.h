@@ -129,6 +129,10 @@ int map_file(int fd, uint64_t offset, size_t length, Access access, int flags, u
 // flags, `length` must be a multiple of the huge page size.
 int map_anonymous(size_t length, bool shared, int flags, uintptr_t hint, void** out);
 
+// The page size a file's mappings use: the huge page size for a file on hugetlbfs, else 0
+// (the base page size). Never fails: 0 when it cannot tell.
+size_t mapping_granule(int fd);
+
 // Releases a range created by map_file or map_anonymous.
 int unmap(void* addr, size_t length);
 

@@ -3,10 +3,10 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { after } from 'node:test';
+import { after, type TestContext } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** The package root (the tests run from dist/test/). */
@@ -172,4 +172,33 @@ export function saidBy(proc: ChildProcess, text: string): Promise<void> {
       });
     });
   });
+}
+
+let mounts = 0;
+
+/**
+ * Mounts a file system of `type` (with mount's `options`) on a fresh folder under `parent` for
+ * `body`, and unmounts it after; skips the test, with the reason, where mounting is not
+ * allowed (it needs root).
+ */
+export async function withMount(
+  t: TestContext,
+  parent: string,
+  type: string,
+  options: string,
+  body: (dir: string) => Promise<void> | void,
+): Promise<void> {
+  const at = join(parent, `mnt${process.pid}-${mounts++}`);
+  mkdirSync(at);
+  try {
+    execFileSync('mount', ['-t', type, '-o', options, type, at], { stdio: 'pipe' });
+  } catch (error) {
+    t.skip(`cannot mount a ${type} here (needs root): ${String((error as Error).message).split('\n')[0]}`);
+    return;
+  }
+  try {
+    await body(at);
+  } finally {
+    execFileSync('umount', ['-l', at]);
+  }
 }
