@@ -12,6 +12,7 @@ export type { SharedObjectInfo } from './internal/ownership.js';
 export type { Advice, MemoryStats } from './internal/tuning.js';
 export type { FaultStats } from './introspect.js';
 export { faultStats } from './introspect.js';
+export type { LineEncoding, LinesOptions, MappingIterator, ReadStreamOptions, ScanRange } from './lines.js';
 export type {
   AccessAdvice,
   BindOptions,

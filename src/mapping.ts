@@ -6,6 +6,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import {
   closedError,
@@ -18,6 +19,16 @@ import {
 } from './errors.js';
 import { ADVICE, ADVICES, type Advice, adviceHint, lockHint, type MemoryStats, smapsFor } from './internal/tuning.js';
 import { validateBoolean, validateInteger, validateOneOf, validateOptions } from './internal/validate.js';
+import {
+  type LinesOptions,
+  type MappingIterator,
+  type ReadStreamOptions,
+  type ScanRange,
+  lines as scanLines,
+  records as scanRecords,
+  split as scanSplit,
+  createReadStream as streamOf,
+} from './lines.js';
 import { addon, createSharedArrayBuffer, FileKind, type Handle, runtimeName } from './native.js';
 import { numaNodes } from './numa.js';
 
@@ -223,6 +234,9 @@ const kCreate = Symbol('memmap.create');
 export const kMappingToken = kCreate;
 /** @internal A method key: the file descriptor a mapping owns (-1 once closed). */
 export const kFd = Symbol('memmap.fd');
+
+/** @internal A method key: throws what the next call would (closed, faulted), naming `what`. */
+export const kCheck = Symbol('memmap.check');
 
 /** @internal */
 export interface Parts {
@@ -777,6 +791,66 @@ export class Mapping implements Disposable {
     if (rc === RETIRE_LATER) retireLater(handle);
     if (faulted) throw this.#faultError('close');
     if (rc < 0) throw systemError(rc, 'munmap', this.path);
+  }
+
+  /**
+   * The lines of the mapping, or of a range of it, without copying the file: strings decoded
+   * from the mapped bytes, or with `{ raw: true }` zero-copy Buffers. A line ends at `\n`
+   * (a `\r` before it is dropped); the last line needs no newline. Iterate with `for...of`,
+   * or `for await...of` to let the event loop run between batches. A `start` inside a line
+   * skips to the next one, so ranges that tile the mapping see each line once (parallel
+   * scans). Mappings larger than a Buffer are read in windows.
+   * @throws ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE / ERR_OUT_OF_RANGE for bad options;
+   * MemmapError ERR_MEMMAP_OUT_OF_RANGE (range outside the mapping, or a line longer than a
+   * Buffer), ERR_MEMMAP_CLOSED, ERR_MEMMAP_TRUNCATED (also from the iterator, when the
+   * mapping is closed or its file shrinks during the iteration).
+   * @example
+   * using log = mapFile('app.log');
+   * let errors = 0;
+   * for (const line of log.lines()) if (line.includes('ERROR')) errors++;
+   */
+  lines(options: LinesOptions & { raw: true }): MappingIterator<Buffer>;
+  lines(options?: LinesOptions & { raw?: false }): MappingIterator<string>;
+  lines(options?: LinesOptions): MappingIterator<string | Buffer>;
+  lines(options?: LinesOptions): MappingIterator<string | Buffer> {
+    return scanLines(this, options);
+  }
+
+  /**
+   * Fixed-size records of the mapping as zero-copy Buffers of `size` bytes, at multiples of
+   * `size` from the mapping's start (a `start` inside a record skips it). When the range is
+   * not a whole number of records, the last one is shorter: check its length.
+   * @throws as {@link Mapping.lines}.
+   */
+  records(size: number, options?: ScanRange): MappingIterator<Buffer> {
+    return scanRecords(this, size, options);
+  }
+
+  /**
+   * The pieces of the mapping between occurrences of `delimiter` (a string, encoded as
+   * UTF-8, or bytes), as zero-copy Buffers without the delimiter. A delimiter at the very end
+   * yields no empty last piece; `start` and `end` work as in {@link Mapping.lines}.
+   * @throws as {@link Mapping.lines}; ERR_INVALID_ARG_VALUE for an empty delimiter.
+   */
+  split(delimiter: string | Uint8Array, options?: ScanRange): MappingIterator<Buffer> {
+    return scanSplit(this, delimiter, options);
+  }
+
+  /**
+   * A Readable over the mapping (or bytes `start` to `end`, inclusive as in
+   * fs.createReadStream) whose chunks are subarrays of the mapped memory: no copy, so
+   * `pipeline(m.createReadStream(), zlib.createGzip(), out)` reads the file once. The stream
+   * does not close the mapping; closing the mapping (or the file shrinking) during the
+   * stream destroys it with ERR_MEMMAP_CLOSED / ERR_MEMMAP_TRUNCATED.
+   * @throws as {@link Mapping.lines}.
+   */
+  createReadStream(options?: ReadStreamOptions): Readable {
+    return streamOf(this, options);
+  }
+
+  /** @internal */
+  [kCheck](what: string): void {
+    this.#check(what);
   }
 
   /** @internal */
