@@ -83,6 +83,7 @@ class Windows {
   readonly #what: string;
   readonly #window: number;
   #source: Buffer | SharedArrayBuffer = Buffer.alloc(0);
+  #views = -1;
   /** The current window and where its first byte is in the mapping. */
   buf: Buffer = Buffer.alloc(0);
   base = 0;
@@ -101,6 +102,7 @@ class Windows {
   }
 
   #acquire(from: number): void {
+    this.#views = this.#m[kCheck](this.#what);
     this.length = this.#m.length;
     this.#source = this.#current();
     this.cover(Math.min(from, this.length));
@@ -108,8 +110,7 @@ class Windows {
 
   /** Throws what the mapping would answer (closed, faulted); follows a remap. */
   check(): void {
-    this.#m[kCheck](this.#what);
-    if (this.#current() !== this.#source) this.#acquire(this.base);
+    if (this.#m[kCheck](this.#what) !== this.#views) this.#acquire(this.base);
   }
 
   /** Moves the window so that it starts at `from` (a no-op when the whole mapping is one window). */
@@ -191,6 +192,33 @@ class Pieces {
       from = Math.max(from, windowEnd - this.#size + 1);
       w.cover(anchor);
     }
+  }
+
+  /**
+   * Finds the next run of whole pieces, about `bytes` long (longer when one piece is), into s
+   * and e: each piece ends with the delimiter, but for the last piece of the mapping. For a
+   * one-byte delimiter only. False when the range has no more.
+   */
+  nextBatch(bytes: number): boolean {
+    const w = this.w;
+    w.check();
+    const start = this.#pos;
+    if (start >= this.#end || start >= w.length) return false;
+    if (start < w.base || start >= w.base + w.buf.length) w.cover(start);
+    // No piece may start at `end` or after: the run's last delimiter lies before `end`.
+    const limit = Math.min(start + bytes, this.#end - 1, w.base + w.buf.length - 1);
+    const last = limit >= start ? w.buf.lastIndexOf(this.#delimiter, limit - w.base) : -1;
+    if (last >= start - w.base) {
+      w.check(); // lastIndexOf read the run: a page that vanished under it faulted now
+      this.s = start - w.base;
+      this.e = last + this.#size;
+      this.#pos = w.base + this.e;
+      return true;
+    }
+    // One piece longer than the run: find it whole, with its delimiter if it has one.
+    if (!this.next()) return false;
+    if (this.#pos > w.base + this.e) this.e += this.#size;
+    return true;
   }
 
   /** Finds the next piece (into s and e); false when the range has no more. */
@@ -305,6 +333,7 @@ export function lines(m: Mapping, options: unknown, window = SEARCH_WINDOW): Map
   const [start, end] = scanRange(opts, 'lines', m.length);
   const pieces = new Pieces(new Windows(m, 'lines', window), Buffer.of(NEWLINE), start, end);
   const position = () => pieces.w.base + pieces.e;
+  if (!raw && TEXT_ENCODINGS.includes(encoding)) return new Iteration(textLines(pieces, encoding), position);
   const step = (): string | Buffer | undefined => {
     if (!pieces.next()) return undefined;
     const buf = pieces.w.buf;
@@ -313,6 +342,39 @@ export function lines(m: Mapping, options: unknown, window = SEARCH_WINDOW): Map
     return raw ? buf.subarray(pieces.s, e) : buf.toString(encoding, pieces.s, e);
   };
   return new Iteration(step, position);
+}
+
+/** Encodings that decode a newline byte to '\n' and no other byte to it. */
+const TEXT_ENCODINGS: readonly string[] = ['utf8', 'utf-8', 'latin1', 'binary', 'ascii'];
+
+/** How many bytes of lines are decoded at once (then split as a string: far fewer calls). */
+const TEXT_BATCH_BYTES = 64 * 1024;
+
+/**
+ * Lines as strings, decoded a run of lines at a time and cut with String#indexOf. The lines
+ * are slices of the run's string, so one line kept alive keeps its run (64 KiB) alive. Lines
+ * of a run decoded before the file shrank are what the file held: they are handed out, and
+ * the next run, which reads the vanished pages, ends the iteration with ERR_MEMMAP_TRUNCATED.
+ */
+function textLines(pieces: Pieces, encoding: BufferEncoding): () => string | undefined {
+  let text = '';
+  let at = 0;
+  return () => {
+    for (;;) {
+      if (at < text.length) {
+        pieces.w.check(); // close() ends the iteration at once, decoded lines or not
+        const newline = text.indexOf('\n', at);
+        const stop = newline < 0 ? text.length : newline;
+        const from = at;
+        at = newline < 0 ? text.length : newline + 1;
+        // A '\r' before a newline is dropped; the last line of the mapping keeps one.
+        return text.slice(from, newline > from && text.charCodeAt(newline - 1) === CR ? newline - 1 : stop);
+      }
+      if (!pieces.nextBatch(TEXT_BATCH_BYTES)) return undefined;
+      text = pieces.w.buf.toString(encoding, pieces.s, pieces.e);
+      at = 0;
+    }
+  };
 }
 
 /** @internal The implementation of {@link Mapping.split}. */

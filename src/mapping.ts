@@ -279,6 +279,7 @@ export class Mapping implements Disposable {
   /** The guard's epoch when this mapping last asked whether it faulted. */
   #epoch: number;
   #flags: number;
+  #viewsDropped = 0;
 
   /** Where the mapping starts in its file, in bytes (0 for anonymous memory). */
   readonly offset: number;
@@ -848,9 +849,13 @@ export class Mapping implements Disposable {
     return streamOf(this, options);
   }
 
-  /** @internal */
-  [kCheck](what: string): void {
+  /**
+   * @internal Throws what the next call would (closed, faulted), naming `what`; returns how
+   * many times the views were dropped (close, remap, resize), so a scan knows to take new ones.
+   */
+  [kCheck](what: string): number {
     this.#check(what);
+    return this.#viewsDropped;
   }
 
   /** @internal */
@@ -874,6 +879,7 @@ export class Mapping implements Disposable {
   }
 
   #dropViews(): void {
+    this.#viewsDropped++;
     if (this.#arrayBuffer !== null) addon.detach(this.#arrayBuffer);
     this.#arrayBuffer = null;
     this.#buffer = null;
