@@ -10,6 +10,7 @@ import { PassThrough, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
 import { createGunzip, createGzip } from 'node:zlib';
+import { scanErrors } from '../examples/parallel-scan/scan.js';
 import { evict, type Mapping, mapAnonymous, mapFile } from '../src/index.js';
 import {
   lines as linesIn,
@@ -478,5 +479,24 @@ describe('lines() above 4 GiB', () => {
     const tail = [...m.records(4096, { start: size - 4096 })];
     assert.equal(tail.length, 1);
     assert.equal(tail[0]?.toString('latin1', 4091), '\nlast');
+  });
+});
+
+describe('examples/parallel-scan', () => {
+  it('counts the same ERROR lines as lines() with any number of workers, and the same last five', async () => {
+    let text = '';
+    for (let i = 0; i < 3000; i++)
+      text += `${i} ${i % 7 === 0 ? 'ERROR boom' : 'INFO ok'}${i % 11 === 0 ? '\r' : ''}\n`;
+    const path = fileWith(`${text}last ERROR without newline`);
+    const expected: string[] = [];
+    {
+      using m = mapFile(path);
+      for (const line of m.lines()) if (line.includes('ERROR')) expected.push(line);
+    }
+    for (const threads of [1, 2, 3, 7]) {
+      const { count, last } = await scanErrors(path, threads);
+      assert.equal(count, expected.length, `${threads} threads`);
+      assert.deepEqual(last, expected.slice(-5), `${threads} threads`);
+    }
   });
 });
