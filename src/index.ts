@@ -19,6 +19,7 @@ export type {
   FileTarget,
   LockRangeOptions,
   MapAnonymousOptions,
+  MapFileCommonOptions,
   MapFileOptions,
   MapMode,
   NumaPolicy,

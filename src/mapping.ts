@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { type InspectOptionsStylized, inspect } from 'node:util';
 import {
   closedError,
   invalidArgType,
@@ -89,18 +90,12 @@ export interface Residency {
   map: Uint8Array;
 }
 
-/** Options of {@link mapFile}. */
-export interface MapFileOptions {
-  /** `'read'` (default), `'write'` or `'copy'`; see {@link MapMode}. */
-  mode?: MapMode;
+/** The options of {@link mapFile} that every mode takes. */
+export interface MapFileCommonOptions {
   /** Byte offset in the file where the mapping starts; any byte, not only a page boundary. Default 0. */
   offset?: number;
   /** Bytes to map. Default: from `offset` to the end of the file. */
   length?: number;
-  /** Extend the file to `offset + length` first if it is shorter (mode `'write'` only). Default false. */
-  grow?: boolean;
-  /** Create the file if it does not exist (mode `'write'` only; with a path). Default false. */
-  create?: boolean;
   /**
    * Grow the file (with `grow`, and later with {@link Mapping.resize}) without reserving its
    * blocks: the new part is a hole that costs no space until written, for files that are
@@ -121,17 +116,40 @@ export interface MapFileOptions {
    */
   noReserve?: boolean;
   /**
-   * Synchronous page faults for a file on a DAX file system (persistent memory): writes are
-   * durable once they reach the CPU cache's flush, without msync (MAP_SYNC). 'write' only;
-   * elsewhere EOPNOTSUPP. Default false.
-   */
-  syncMapping?: boolean;
-  /**
    * Where the mapping's first page must start (page-aligned), taken only if that range is free
    * (MAP_FIXED_NOREPLACE): EEXIST otherwise. memmap never replaces a mapping that is there.
    */
   hint?: number | bigint;
 }
+
+/**
+ * Options of {@link mapFile}. `grow`, `create` and `syncMapping` need `mode: 'write'`: the
+ * types refuse `{ mode: 'read', grow: true }`, as mapFile does at run time.
+ */
+export type MapFileOptions = MapFileCommonOptions &
+  (
+    | {
+        /** `'read'` (default), `'write'` or `'copy'`; see {@link MapMode}. */
+        mode: 'write';
+        /** Extend the file to `offset + length` first if it is shorter (mode `'write'` only). Default false. */
+        grow?: boolean;
+        /** Create the file if it does not exist (mode `'write'` only; with a path). Default false. */
+        create?: boolean;
+        /**
+         * Synchronous page faults for a file on a DAX file system (persistent memory): writes are
+         * durable once they reach the CPU cache's flush, without msync (MAP_SYNC). 'write' only;
+         * elsewhere EOPNOTSUPP. Default false.
+         */
+        syncMapping?: boolean;
+      }
+    | {
+        /** `'read'` (default) or `'copy'`. */
+        mode?: 'read' | 'copy' | undefined;
+        grow?: false;
+        create?: false;
+        syncMapping?: false;
+      }
+  );
 
 /** Options of {@link mapAnonymous}. */
 export interface MapAnonymousOptions {
@@ -856,6 +874,23 @@ export class Mapping implements Disposable {
   [kCheck](what: string): number {
     this.#check(what);
     return this.#viewsDropped;
+  }
+
+  /**
+   * What `util.inspect` and `console.log` show: where the mapping comes from and its state,
+   * never its bytes (a mapping may be gigabytes; a closed one has none).
+   */
+  [inspect.custom](depth: number, options: InspectOptionsStylized, show: typeof inspect): string {
+    const state = {
+      path: this.path,
+      mode: this.mode,
+      offset: this.offset,
+      length: this.#length,
+      closed: this.#closed,
+      faulted: this.#closed ? this.#fault !== null : this.faulted,
+    };
+    if (depth < 0) return options.stylize(`[${this.constructor.name}]`, 'special');
+    return `${this.constructor.name} ${show(state, { ...options, depth: options.depth === null ? null : (options.depth ?? 2) - 1 })}`;
   }
 
   /** @internal */
