@@ -7,7 +7,14 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { inspect } from 'node:util';
-import { type MapFileOptions, type MapMode, mapAnonymous, mapFile } from '../src/index.js';
+import {
+  isSystemCallError,
+  type MapFileOptions,
+  type MapMode,
+  mapAnonymous,
+  mapFile,
+  type SystemErrorCode,
+} from '../src/index.js';
 import { tempDir } from './helpers/index.js';
 
 const dir = tempDir();
@@ -62,3 +69,40 @@ describe('util.inspect(mapping)', () => {
     assert.match(inspect(anon), /path: null.*mode: 'copy'/s);
   });
 });
+
+describe('isSystemCallError', () => {
+  it('recognises a failed system call, by code too, and nothing else', () => {
+    let caught: unknown;
+    try {
+      mapFile(join(dir, 'missing'));
+    } catch (error) {
+      caught = error;
+    }
+    assert.ok(isSystemCallError(caught));
+    assert.ok(isSystemCallError(caught, 'ENOENT'));
+    assert.equal(isSystemCallError(caught, 'EACCES'), false);
+    if (isSystemCallError(caught)) {
+      const code: SystemErrorCode = caught.code; // typed, not a string
+      assert.equal(code, 'ENOENT');
+      assert.equal(caught.syscall, 'open');
+    }
+    let closed: unknown;
+    const m = mapAnonymous(4096);
+    m.close();
+    try {
+      m.flush();
+    } catch (error) {
+      closed = error;
+    }
+    assert.equal(isSystemCallError(closed), false, 'a MemmapError is not a system call error');
+    assert.equal(isSystemCallError(new Error('x')), false);
+    assert.equal(isSystemCallError({ code: 'ENOENT', errno: -2, syscall: 'open' }), false);
+    assert.equal(isSystemCallError(null), false);
+  });
+});
+
+/** Never called: a misspelt code is a type error. */
+export function codeChecks(error: unknown): void {
+  // @ts-expect-error not an errno name memmap reports
+  isSystemCallError(error, 'ENOENTT');
+}
