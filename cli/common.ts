@@ -20,7 +20,37 @@ export function formatBytes(n: number): string {
 }
 
 export function percent(part: number, whole: number): string {
-  return `${whole === 0 ? '100' : ((100 * part) / whole).toFixed(part === whole || part === 0 ? 0 : 1)}%`;
+  // An empty file has no page to be resident: 0%, not 100%.
+  return `${whole === 0 ? '0' : ((100 * part) / whole).toFixed(part === whole || part === 0 ? 0 : 1)}%`;
+}
+
+/** The one message for a directory given where a file is wanted; `walk` adds the -r hint. */
+export function directoryError(path: string, walk: boolean): Error {
+  return Object.assign(new Error(`${path} is a directory${walk ? ' (use -r to walk it)' : ''}`), {
+    code: 'EISDIR',
+    path,
+  });
+}
+
+let jsonErrors = false;
+
+/** With --json, errors are written as `{ "error": { code, message, path } }` lines on stderr. */
+export function useJsonErrors(on: boolean): void {
+  jsonErrors = on;
+}
+
+/** Writes one error to stderr, as text (`memmap: message`) or, with --json, as JSON. */
+export function reportError(error: Error, path?: string): void {
+  const err = error as NodeJS.ErrnoException;
+  const where = path ?? err.path;
+  // The path once: Node's own messages already name it ('..., stat 'x''), ours start with it.
+  const named = where === undefined || err.message.includes(where);
+  const message = named ? err.message : `${where}: ${err.message}`;
+  if (jsonErrors) {
+    process.stderr.write(`${JSON.stringify({ error: { code: err.code ?? 'ERROR', message, path: where ?? null } })}\n`);
+  } else {
+    process.stderr.write(`memmap: ${message}\n`);
+  }
 }
 
 /** A one-line progress bar on stderr, redrawn in place. */
@@ -90,7 +120,7 @@ export function collectFiles(
     }
     if (info.isDirectory()) {
       if (!recursive) {
-        failed(file.path, new Error(`${file.path} is a directory (use -r to walk it)`));
+        failed(file.path, directoryError(file.path, true));
         return;
       }
       let entries: Dirent<Buffer>[];
@@ -121,7 +151,7 @@ export function collectFiles(
     } else if (info.isFile()) {
       files.push(file);
     } else if (top) {
-      failed(file.path, new Error(`${file.path} is not a regular file`));
+      failed(file.path, Object.assign(new Error(`${file.path} is not a regular file`), { path: file.path }));
     }
   };
   for (const path of paths) visit(path, true);
@@ -149,9 +179,9 @@ export class Failures {
   constructor(private readonly quiet = false) {}
 
   add = (path: string, error: Error): void => {
-    const message = error.message.startsWith(path) ? error.message : `${path}: ${error.message}`;
+    const message = error.message.includes(path) ? error.message : `${path}: ${error.message}`;
     this.list.push({ path, message });
-    if (!this.quiet) process.stderr.write(`memmap: ${message}\n`);
+    if (!this.quiet) reportError(error, path);
   };
 
   get code(): number {

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { checksum, usage as checksumUsage } from './commands/checksum.js';
 import { evictCommand, usage as fileUsage, lock, residency, stat, touch } from './commands/files.js';
 import { shm, usage as shmUsage } from './commands/shm.js';
-import { UsageError } from './common.js';
+import { reportError, UsageError, useJsonErrors } from './common.js';
 
 const USAGE = `Usage: memmap <command> [options]
 
@@ -52,6 +52,7 @@ function isUsageError(error: unknown): boolean {
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  useJsonErrors(argv.includes('--json'));
   try {
     switch (command) {
       case undefined:
@@ -75,10 +76,16 @@ async function main(argv: string[]): Promise<number> {
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
     if (isUsageError(error)) {
-      process.stderr.write(`memmap: ${err.message}\nRun 'memmap --help' for usage.\n`);
+      const unknown = err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /'([^']+)'/.exec(err.message)?.[1] : undefined;
+      const usage = Object.assign(
+        new Error(unknown ? `unknown option '${unknown}' for memmap ${command}` : err.message),
+        { code: err.code ?? 'ERR_USAGE' },
+      );
+      reportError(usage);
+      if (!argv.includes('--json')) process.stderr.write("Run 'memmap --help' for usage.\n");
       return 2;
     }
-    process.stderr.write(`memmap: ${err.message}\n`);
+    reportError(err);
     return 1;
   }
 }

@@ -47,9 +47,52 @@ export class MemmapError extends Error {
   }
 }
 
+/**
+ * The errno names a failed system call of memmap's can carry: those of the calls it makes
+ * (open, fstat, mmap, msync, madvise, mlock, mbind, ftruncate, fallocate, fsync, shm_open,
+ * memfd_create, sem_open, futex), and `UNKNOWN_ERRNO_<n>` for an errno Node has no name for.
+ * ENOSYS never appears: it becomes ERR_MEMMAP_UNSUPPORTED.
+ */
+export type SystemErrorCode =
+  | 'EACCES'
+  | 'EAGAIN'
+  | 'EBADF'
+  | 'EBUSY'
+  | 'EDEADLK'
+  | 'EDQUOT'
+  | 'EEXIST'
+  | 'EFAULT'
+  | 'EFBIG'
+  | 'EINTR'
+  | 'EINVAL'
+  | 'EIO'
+  | 'EISDIR'
+  | 'ELOOP'
+  | 'EMFILE'
+  | 'ENAMETOOLONG'
+  | 'ENFILE'
+  | 'ENODEV'
+  | 'ENOENT'
+  | 'ENOMEM'
+  | 'ENOSPC'
+  | 'ENOTDIR'
+  | 'ENOTRECOVERABLE'
+  | 'ENOTSUP'
+  | 'ENXIO'
+  | 'EOPNOTSUPP'
+  | 'EOVERFLOW'
+  | 'EOWNERDEAD'
+  | 'EPERM'
+  | 'EROFS'
+  | 'ESPIPE'
+  | 'ESRCH'
+  | 'ETIMEDOUT'
+  | 'ETXTBSY'
+  | `UNKNOWN_ERRNO_${number}`;
+
 /** The shape of a failed system call, as Node's fs reports one. */
 export interface SystemCallError extends Error {
-  code: string;
+  code: SystemErrorCode;
   errno: number;
   syscall: string;
   path?: string;
@@ -77,7 +120,8 @@ export function systemError(
   if (hint) message += `; ${hint}`;
   const error = new Error(message) as SystemCallError;
   error.errno = errno;
-  error.code = code;
+  // An errno Node names but the list above lacks is still reported by its name, not hidden.
+  error.code = code as SystemErrorCode;
   error.syscall = syscall;
   if (path != null) error.path = path;
   Error.captureStackTrace(error, systemError);
@@ -159,4 +203,21 @@ export function outOfRange(name: string, range: string, value: unknown): RangeEr
     new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${shown}`),
     'ERR_OUT_OF_RANGE',
   );
+}
+
+/**
+ * Whether `error` is a failed system call as memmap reports one (a `code`, a numeric `errno`
+ * and a `syscall`), and, if `code` is given, one with that code. Narrows the type, so that
+ * `error.syscall` and `error.path` can be read.
+ * @example
+ * try { mapFile(path); } catch (error) {
+ *   if (isSystemCallError(error, 'ENOENT')) console.log(`${error.path} is missing`);
+ *   else throw error;
+ * }
+ */
+export function isSystemCallError(error: unknown, code?: SystemErrorCode): error is SystemCallError {
+  if (!(error instanceof Error)) return false;
+  const e = error as Partial<SystemCallError>;
+  if (typeof e.code !== 'string' || typeof e.errno !== 'number' || typeof e.syscall !== 'string') return false;
+  return code === undefined || e.code === code;
 }

@@ -6,18 +6,20 @@
  * @module
  */
 
-export type { MemmapErrorCode, SystemCallError } from './errors.js';
-export { MemmapError } from './errors.js';
+export type { MemmapErrorCode, SystemCallError, SystemErrorCode } from './errors.js';
+export { isSystemCallError, MemmapError } from './errors.js';
 export type { SharedObjectInfo } from './internal/ownership.js';
 export type { Advice, MemoryStats } from './internal/tuning.js';
 export type { FaultStats } from './introspect.js';
 export { faultStats } from './introspect.js';
+export type { LineEncoding, LinesOptions, MappingIterator, ReadStreamOptions, ScanRange } from './lines.js';
 export type {
   AccessAdvice,
   BindOptions,
   FileTarget,
   LockRangeOptions,
   MapAnonymousOptions,
+  MapFileCommonOptions,
   MapFileOptions,
   MapMode,
   NumaPolicy,

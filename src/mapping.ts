@@ -6,7 +6,9 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { type InspectOptionsStylized, inspect } from 'node:util';
 import {
   closedError,
   invalidArgType,
@@ -18,6 +20,16 @@ import {
 } from './errors.js';
 import { ADVICE, ADVICES, type Advice, adviceHint, lockHint, type MemoryStats, smapsFor } from './internal/tuning.js';
 import { validateBoolean, validateInteger, validateOneOf, validateOptions } from './internal/validate.js';
+import {
+  type LinesOptions,
+  type MappingIterator,
+  type ReadStreamOptions,
+  type ScanRange,
+  lines as scanLines,
+  records as scanRecords,
+  split as scanSplit,
+  createReadStream as streamOf,
+} from './lines.js';
 import { addon, createSharedArrayBuffer, FileKind, type Handle, runtimeName } from './native.js';
 import { numaNodes } from './numa.js';
 
@@ -78,18 +90,12 @@ export interface Residency {
   map: Uint8Array;
 }
 
-/** Options of {@link mapFile}. */
-export interface MapFileOptions {
-  /** `'read'` (default), `'write'` or `'copy'`; see {@link MapMode}. */
-  mode?: MapMode;
+/** The options of {@link mapFile} that every mode takes. */
+export interface MapFileCommonOptions {
   /** Byte offset in the file where the mapping starts; any byte, not only a page boundary. Default 0. */
   offset?: number;
   /** Bytes to map. Default: from `offset` to the end of the file. */
   length?: number;
-  /** Extend the file to `offset + length` first if it is shorter (mode `'write'` only). Default false. */
-  grow?: boolean;
-  /** Create the file if it does not exist (mode `'write'` only; with a path). Default false. */
-  create?: boolean;
   /**
    * Grow the file (with `grow`, and later with {@link Mapping.resize}) without reserving its
    * blocks: the new part is a hole that costs no space until written, for files that are
@@ -110,17 +116,40 @@ export interface MapFileOptions {
    */
   noReserve?: boolean;
   /**
-   * Synchronous page faults for a file on a DAX file system (persistent memory): writes are
-   * durable once they reach the CPU cache's flush, without msync (MAP_SYNC). 'write' only;
-   * elsewhere EOPNOTSUPP. Default false.
-   */
-  syncMapping?: boolean;
-  /**
    * Where the mapping's first page must start (page-aligned), taken only if that range is free
    * (MAP_FIXED_NOREPLACE): EEXIST otherwise. memmap never replaces a mapping that is there.
    */
   hint?: number | bigint;
 }
+
+/**
+ * Options of {@link mapFile}. `grow`, `create` and `syncMapping` need `mode: 'write'`: the
+ * types refuse `{ mode: 'read', grow: true }`, as mapFile does at run time.
+ */
+export type MapFileOptions = MapFileCommonOptions &
+  (
+    | {
+        /** `'read'` (default), `'write'` or `'copy'`; see {@link MapMode}. */
+        mode: 'write';
+        /** Extend the file to `offset + length` first if it is shorter (mode `'write'` only). Default false. */
+        grow?: boolean;
+        /** Create the file if it does not exist (mode `'write'` only; with a path). Default false. */
+        create?: boolean;
+        /**
+         * Synchronous page faults for a file on a DAX file system (persistent memory): writes are
+         * durable once they reach the CPU cache's flush, without msync (MAP_SYNC). 'write' only;
+         * elsewhere EOPNOTSUPP. Default false.
+         */
+        syncMapping?: boolean;
+      }
+    | {
+        /** `'read'` (default) or `'copy'`. */
+        mode?: 'read' | 'copy' | undefined;
+        grow?: false;
+        create?: false;
+        syncMapping?: false;
+      }
+  );
 
 /** Options of {@link mapAnonymous}. */
 export interface MapAnonymousOptions {
@@ -224,6 +253,9 @@ export const kMappingToken = kCreate;
 /** @internal A method key: the file descriptor a mapping owns (-1 once closed). */
 export const kFd = Symbol('memmap.fd');
 
+/** @internal A method key: throws what the next call would (closed, faulted), naming `what`. */
+export const kCheck = Symbol('memmap.check');
+
 /** @internal */
 export interface Parts {
   handle: Handle;
@@ -265,6 +297,7 @@ export class Mapping implements Disposable {
   /** The guard's epoch when this mapping last asked whether it faulted. */
   #epoch: number;
   #flags: number;
+  #viewsDropped = 0;
 
   /** Where the mapping starts in its file, in bytes (0 for anonymous memory). */
   readonly offset: number;
@@ -778,6 +811,87 @@ export class Mapping implements Disposable {
     if (rc < 0) throw systemError(rc, 'munmap', this.path);
   }
 
+  /**
+   * The lines of the mapping, or of a range of it, without copying the file: strings decoded
+   * from the mapped bytes, or with `{ raw: true }` zero-copy Buffers. A line ends at `\n`
+   * (a `\r` before it is dropped); the last line needs no newline. Iterate with `for...of`,
+   * or `for await...of` to let the event loop run between batches. A `start` inside a line
+   * skips to the next one, so ranges that tile the mapping see each line once (parallel
+   * scans). Mappings larger than a Buffer are read in windows.
+   * @throws ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE / ERR_OUT_OF_RANGE for bad options;
+   * MemmapError ERR_MEMMAP_OUT_OF_RANGE (range outside the mapping, or a line longer than a
+   * Buffer), ERR_MEMMAP_CLOSED, ERR_MEMMAP_TRUNCATED (also from the iterator, when the
+   * mapping is closed or its file shrinks during the iteration).
+   * @example
+   * using log = mapFile('app.log');
+   * let errors = 0;
+   * for (const line of log.lines()) if (line.includes('ERROR')) errors++;
+   */
+  lines(options: LinesOptions & { raw: true }): MappingIterator<Buffer>;
+  lines(options?: LinesOptions & { raw?: false }): MappingIterator<string>;
+  lines(options?: LinesOptions): MappingIterator<string | Buffer>;
+  lines(options?: LinesOptions): MappingIterator<string | Buffer> {
+    return scanLines(this, options);
+  }
+
+  /**
+   * Fixed-size records of the mapping as zero-copy Buffers of `size` bytes, at multiples of
+   * `size` from the mapping's start (a `start` inside a record skips it). When the range is
+   * not a whole number of records, the last one is shorter: check its length.
+   * @throws as {@link Mapping.lines}.
+   */
+  records(size: number, options?: ScanRange): MappingIterator<Buffer> {
+    return scanRecords(this, size, options);
+  }
+
+  /**
+   * The pieces of the mapping between occurrences of `delimiter` (a string, encoded as
+   * UTF-8, or bytes), as zero-copy Buffers without the delimiter. A delimiter at the very end
+   * yields no empty last piece; `start` and `end` work as in {@link Mapping.lines}.
+   * @throws as {@link Mapping.lines}; ERR_INVALID_ARG_VALUE for an empty delimiter.
+   */
+  split(delimiter: string | Uint8Array, options?: ScanRange): MappingIterator<Buffer> {
+    return scanSplit(this, delimiter, options);
+  }
+
+  /**
+   * A Readable over the mapping (or bytes `start` to `end`, inclusive as in
+   * fs.createReadStream) whose chunks are subarrays of the mapped memory: no copy, so
+   * `pipeline(m.createReadStream(), zlib.createGzip(), out)` reads the file once. The stream
+   * does not close the mapping; closing the mapping (or the file shrinking) during the
+   * stream destroys it with ERR_MEMMAP_CLOSED / ERR_MEMMAP_TRUNCATED.
+   * @throws as {@link Mapping.lines}.
+   */
+  createReadStream(options?: ReadStreamOptions): Readable {
+    return streamOf(this, options);
+  }
+
+  /**
+   * @internal Throws what the next call would (closed, faulted), naming `what`; returns how
+   * many times the views were dropped (close, remap, resize), so a scan knows to take new ones.
+   */
+  [kCheck](what: string): number {
+    this.#check(what);
+    return this.#viewsDropped;
+  }
+
+  /**
+   * What `util.inspect` and `console.log` show: where the mapping comes from and its state,
+   * never its bytes (a mapping may be gigabytes; a closed one has none).
+   */
+  [inspect.custom](depth: number, options: InspectOptionsStylized, show: typeof inspect): string {
+    const state = {
+      path: this.path,
+      mode: this.mode,
+      offset: this.offset,
+      length: this.#length,
+      closed: this.#closed,
+      faulted: this.#closed ? this.#fault !== null : this.faulted,
+    };
+    if (depth < 0) return options.stylize(`[${this.constructor.name}]`, 'special');
+    return `${this.constructor.name} ${show(state, { ...options, depth: options.depth === null ? null : (options.depth ?? 2) - 1 })}`;
+  }
+
   /** @internal */
   [kFd](): number {
     return this.#handle === null ? -1 : addon.fd(this.#handle);
@@ -798,6 +912,7 @@ export class Mapping implements Disposable {
   }
 
   #dropViews(): void {
+    this.#viewsDropped++;
     if (this.#arrayBuffer !== null) addon.detach(this.#arrayBuffer);
     this.#arrayBuffer = null;
     this.#buffer = null;

@@ -320,7 +320,7 @@ describe('memmap residency -r on awkward trees', () => {
     const text = runCli(['residency', '-r', tree]);
     assert.equal(text.status, 1);
     assert.match(text.stdout, /a\.bin\n/);
-    assert.match(text.stderr, /loop1.*ELOOP/);
+    assert.match(text.stderr, /ELOOP.*loop1/); // the path once, where the system error names it
     const touched = runCli(['touch', '-r', '--json', tree]);
     assert.equal((JSON.parse(touched.stdout) as { files: unknown[] }).files.length, 2);
   });

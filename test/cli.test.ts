@@ -130,3 +130,60 @@ describe('memmap checksum above 4 GiB', () => {
     }
   });
 });
+
+describe('the same answers from every command', () => {
+  const commands = ['checksum', 'residency', 'touch', 'evict', 'stat'];
+  const missing = join(dir, 'no such file');
+
+  it('a missing file is an error (exit 1) for every command, naming the path once; touch prints no summary', () => {
+    for (const command of commands) {
+      const result = runCli([command, missing]);
+      assert.equal(result.status, 1, `${command}: ${result.stderr}`);
+      assert.equal(result.stderr.split(missing).length - 1, 1, `${command} names the path once: ${result.stderr}`);
+      assert.doesNotMatch(result.stdout, /touched 0 files/);
+    }
+  });
+
+  it('with --json, errors are JSON lines { error: { code, message, path } } on stderr', () => {
+    for (const command of commands) {
+      const result = runCli([command, '--json', missing]);
+      assert.equal(result.status, 1, command);
+      const first = JSON.parse(result.stderr.split('\n')[0] as string) as {
+        error: { code: string; message: string; path: string };
+      };
+      assert.equal(first.error.code, 'ENOENT', command);
+      assert.equal(first.error.path, missing, command);
+      assert.equal(typeof first.error.message, 'string');
+    }
+    const usage = runCli(['touch', '--json', '--frobnicate', missing]);
+    assert.equal(usage.status, 2);
+    assert.equal((JSON.parse(usage.stderr) as { error: { code: string } }).error.code, 'ERR_PARSE_ARGS_UNKNOWN_OPTION');
+  });
+
+  it('a directory gets one message from every command', () => {
+    for (const command of commands) {
+      const result = runCli([command, dir]);
+      assert.equal(result.status, 1, command);
+      assert.match(
+        result.stderr,
+        new RegExp(`^memmap: ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is a directory`),
+        command,
+      );
+    }
+  });
+
+  it('an unknown option gets our own message (exit 2)', () => {
+    const result = runCli(['touch', '--frobnicate', missing]);
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /^memmap: unknown option '--frobnicate' for memmap touch\n/);
+  });
+
+  it("an empty file's residency is 0%, not 100%", () => {
+    const empty = join(dir, 'empty-residency');
+    writeFileSync(empty, '');
+    const text = runCli(['residency', empty]);
+    assert.equal(text.status, 0, text.stderr);
+    assert.match(text.stdout, / 0%/);
+    assert.equal((JSON.parse(runCli(['residency', '--json', empty]).stdout) as { percent: number }).percent, 0);
+  });
+});

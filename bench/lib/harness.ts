@@ -207,3 +207,33 @@ export function procFigure(pid: number | 'self', file: 'status' | 'smaps_rollup'
   const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text);
   return match ? Number(match[1]) * 1024 : Number.NaN;
 }
+
+/**
+ * A log of at least `size` bytes in the scratch folder, made once per run: lines of 60 to 90
+ * bytes, one in 64 (pseudo-randomly) at level ERROR; the same bytes on every machine.
+ */
+export function logFile(name: string, size: number): string {
+  mkdirSync(scratch, { recursive: true });
+  const path = join(scratch, name);
+  if (existsSync(path) && statSync(path).size >= size) return path;
+  const fd = openSync(path, 'w');
+  const next = xorshift32(4242);
+  const levels = ['INFO', 'INFO', 'INFO', 'DEBUG', 'WARN'];
+  let written = 0;
+  for (let n = 0; written < size; ) {
+    const lines: string[] = [];
+    for (let i = 0; i < 100_000; i++, n++) {
+      const r = next();
+      const error = r % 64 === 0;
+      const stamp = `2026-12-01 ${String(Math.floor(n / 1000) % 86_400).padStart(5, '0')}.${String(n % 1000).padStart(3, '0')}`;
+      lines.push(
+        `${stamp} ${error ? 'ERROR' : levels[r % 5]} [worker ${r % 16}] request ${n} ${error ? 'failed: upstream timed out after' : 'served in'} ${r % 1000} ms\n`,
+      );
+    }
+    const chunk = Buffer.from(lines.join(''));
+    writeSync(fd, chunk, 0, chunk.length, written);
+    written += chunk.length;
+  }
+  closeSync(fd);
+  return path;
+}

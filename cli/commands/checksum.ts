@@ -1,7 +1,8 @@
 /** `memmap checksum FILE`: the unsigned 64-bit sum of a file's bytes, through a mapping. */
+import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { sumFile } from '../../src/internal/checksum.js';
-import { progressBar, UsageError } from '../common.js';
+import { directoryError, progressBar, UsageError } from '../common.js';
 
 const PROGRESS_ABOVE = 256 * 1024 * 1024;
 
@@ -31,6 +32,7 @@ export function checksum(args: string[]): number {
     throw new UsageError(positionals.length === 0 ? 'checksum needs a FILE' : 'checksum takes exactly one FILE');
   }
   const path = positionals[0] as string;
+  if (statSync(path).isDirectory()) throw directoryError(path, false);
   const started = process.hrtime.bigint();
   const bar = process.stderr.isTTY && !values.json ? progressBar(path) : null;
   let shown = false;

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { evict, fileResidency, type Mapping, mapFile, pageSize } from '../../src/index.js';
 import {
   collectFiles,
+  directoryError,
   Failures,
   formatBytes,
   percent,
@@ -223,7 +224,9 @@ export function touch(args: string[]): number {
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const bytes = touched.reduce((n, f) => n + f.bytes, 0);
   const rate = seconds > 0 ? bytes / seconds : 0;
-  if (options.json) {
+  if (touched.length === 0 && failures.code !== 0) {
+    // Every file failed: the errors said so; no summary of nothing touched.
+  } else if (options.json) {
     printJson({ files: touched, bytes, seconds: Number(seconds.toFixed(6)), bytesPerSecond: Math.round(rate) });
   } else {
     process.stdout.write(
@@ -341,7 +344,7 @@ export function stat(args: string[]): number {
   if (options.paths.length !== 1) throw new UsageError('stat takes exactly one FILE');
   const path = options.paths[0] as string;
   const info = statSync(path);
-  if (info.isDirectory()) throw new Error(`${path} is a directory`);
+  if (info.isDirectory()) throw directoryError(path, false);
   const fs = statfsSync(path);
   const r = cachedPages(path, info.size, 40);
   const allocated = info.blocks * 512;

@@ -98,6 +98,33 @@ await check('mapFile at unaligned offsets, grow, and an empty file', () => {
   empty.close();
 });
 
+await check('lines(), records(), split() and createReadStream(): zero-copy reads of a mapping', async () => {
+  const m = mapFile(fileWith('lines.txt', 'one\r\ntwo\n\nthree'));
+  assert.deepEqual([...m.lines()], ['one', 'two', '', 'three']);
+  assert.deepEqual([...m.lines({ start: 1 })], ['two', '', 'three']);
+  const raw = [...m.lines({ raw: true })];
+  assert.equal(raw[1].buffer, m.buffer.buffer);
+  const lines = [];
+  for await (const line of m.lines()) lines.push(line);
+  assert.deepEqual(lines, ['one', 'two', '', 'three']);
+  assert.deepEqual(
+    [...m.records(5)].map((r) => r.toString()),
+    ['one\r\n', 'two\n\n', 'three'],
+  );
+  assert.deepEqual(
+    [...m.split('\n')].map((p) => p.toString()),
+    ['one\r', 'two', '', 'three'],
+  );
+  const chunks = [];
+  for await (const chunk of m.createReadStream({ highWaterMark: 4 })) chunks.push(chunk);
+  assert.equal(Buffer.concat(chunks).toString(), 'one\r\ntwo\n\nthree');
+  throwsCode(() => m.lines({ encoding: 'utf16le' }), 'ERR_INVALID_ARG_VALUE');
+  const it = m.lines();
+  it.next();
+  m.close();
+  throwsCode(() => it.next(), 'ERR_MEMMAP_CLOSED');
+});
+
 await check('mapAnonymous: private and shared zero-filled memory', () => {
   const priv = mapAnonymous(pageSize + 1);
   assert.equal(priv.buffer.indexOf(1), -1);
