@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
@@ -259,5 +259,28 @@ describe('openSafetensors refuses a bad header, one code per rule', () => {
     assertThrowsCode(() => saveSafetensors(path, {}, { a: 1 as never }), 'ERR_INVALID_ARG_TYPE');
     assertThrowsCode(() => openSafetensors(path, { unaligned: 'skip' } as never), 'ERR_INVALID_ARG_VALUE');
     assertThrowsCode(() => openSafetensors(join(dir, 'missing')), 'ENOENT');
+  });
+});
+
+describe('openSafetensors above 4 GiB', () => {
+  it('a sparse file of 4 GiB and more: the tensors past 4 GiB are views too', () => {
+    const big = 2 ** 32;
+    const header = {
+      small: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+      big: { dtype: 'F64', shape: [big / 8 + 2], data_offsets: [8, 8 + big + 16] },
+    };
+    const path = fileWith(st(header));
+    const start = statSync(path).size;
+    const fd = openSync(path, 'r+');
+    ftruncateSync(fd, start + 8 + big + 16);
+    const mark = Buffer.alloc(8);
+    mark.writeDoubleLE(-4.5);
+    writeSync(fd, mark, 0, 8, start + 8 + big + 8);
+    closeSync(fd);
+    using file = openSafetensors(path);
+    const data = tensor(file, 'big').data as Float64Array;
+    assert.equal(data.length, big / 8 + 2);
+    assert.equal(data[data.length - 1], -4.5);
+    assert.equal(tensor(file, 'small').data.length, 2);
   });
 });

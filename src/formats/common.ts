@@ -38,6 +38,14 @@ export function withFormatFile<R>(file: FileTarget, options: unknown, parse: (op
   }
 }
 
+/**
+ * `bytes`, or a copy of them when they view a SharedArrayBuffer (a mapping larger than a
+ * Buffer can be), which the TextDecoder of some runtimes refuses to read.
+ */
+export function unshared(bytes: Uint8Array): Uint8Array {
+  return bytes.buffer instanceof SharedArrayBuffer ? bytes.slice() : bytes;
+}
+
 /** Checks a caller's shape: non-negative safe integers whose product is at most 2^53 - 1. */
 export function validateShape(shape: unknown, name: string): number[] {
   if (!Array.isArray(shape)) throw invalidArgType(name, 'an array of non-negative integers', shape);

@@ -16,7 +16,7 @@ import { invalidArgType, invalidArgValue, MemmapError, type MemmapErrorCode } fr
 import { validateBoolean, validateOneOf, validateOptions } from '../internal/validate.js';
 import { Float16ArrayOrUndefined, type TypedArray, type TypedArrayConstructor, viewBytes } from '../internal/views.js';
 import { type FileTarget, type MapMode, type Mapping, mapFile } from '../mapping.js';
-import { validateShape, withFormatFile, writeFileParts } from './common.js';
+import { unshared, validateShape, withFormatFile, writeFileParts } from './common.js';
 
 /** The dtypes memmap maps, by numpy's names; all little-endian. */
 export type NpyDtype =
@@ -278,7 +278,7 @@ export function parseNpyHeader(bytes: Uint8Array, size: number, path: string): H
   let text: string;
   if (major === 3) {
     try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
+      text = new TextDecoder('utf-8', { fatal: true }).decode(unshared(raw));
     } catch {
       throw fail('ERR_MEMMAP_HEADER_SYNTAX', path, 'the header is not valid UTF-8');
     }

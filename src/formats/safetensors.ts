@@ -18,7 +18,7 @@ import { JsonError, type JsonValue, parseJson } from '../internal/json.js';
 import { validateOneOf } from '../internal/validate.js';
 import { Float16ArrayOrUndefined, type TypedArray, type TypedArrayConstructor, viewBytes } from '../internal/views.js';
 import { type FileTarget, type MapMode, type Mapping, mapFile } from '../mapping.js';
-import { validateShape, withFormatFile, writeFileParts } from './common.js';
+import { unshared, validateShape, withFormatFile, writeFileParts } from './common.js';
 
 /** The dtypes of safetensors, by its names. */
 export type SafetensorsDtype =
@@ -133,7 +133,7 @@ export function parseSafetensorsHeader(
 ): { entries: Entry[]; metadata: Map<string, string> } {
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(unshared(bytes));
   } catch {
     throw fail('ERR_MEMMAP_HEADER_SYNTAX', path, 'the header is not valid UTF-8');
   }
