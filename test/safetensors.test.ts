@@ -239,6 +239,11 @@ describe('openSafetensors refuses a bad header, one code per rule', () => {
     assert.deepEqual([...(tensor(copied, 'w').data as Float64Array)], [1.25, -2]);
   });
 
+  it('__metadata__: null is no metadata, as the reference reads it', () => {
+    using file = openSafetensors(fileWith(st('{"__metadata__": null}')));
+    assert.equal(file.metadata.size, 0);
+  });
+
   it('an empty header opens as no tensors', () => {
     using file = openSafetensors(fileWith(st({})));
     assert.equal(file.size, 0);

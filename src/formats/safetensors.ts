@@ -27,6 +27,7 @@ export type SafetensorsDtype =
   | 'I8'
   | 'F8_E4M3'
   | 'F8_E5M2'
+  | 'F8_E8M0'
   | 'U16'
   | 'I16'
   | 'F16'
@@ -67,6 +68,7 @@ const DTYPES: Record<SafetensorsDtype, TypedArrayConstructor> = {
   I8: Int8Array,
   F8_E4M3: Uint8Array,
   F8_E5M2: Uint8Array,
+  F8_E8M0: Uint8Array,
   U16: Uint16Array,
   I16: Int16Array,
   F16: Half,
@@ -151,6 +153,8 @@ export function parseSafetensorsHeader(
   const entries: Entry[] = [];
   for (const [name, value] of root.entries) {
     if (name === '__metadata__') {
+      // Some writers put null for no metadata, which the reference reads as none.
+      if (value.kind === 'null') continue;
       if (value.kind !== 'object')
         throw fail('ERR_MEMMAP_HEADER_VALUE', path, '__metadata__ must be an object of strings');
       for (const [key, v] of value.entries) {
