@@ -312,6 +312,20 @@ describe('openNpy refuses a bad header, one code per rule', () => {
     assert.deepEqual([...copied.data], [1.5, -2]);
   });
 
+  it('shared: true views the SharedArrayBuffer', () => {
+    using a = openNpy(
+      fileWith(
+        npy(
+          "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }",
+          Buffer.from(new Float32Array([0.5, 4]).buffer),
+        ),
+      ),
+      { shared: true },
+    );
+    assert.ok(a.data.buffer instanceof SharedArrayBuffer);
+    assert.deepEqual([...a.data], [0.5, 4]);
+  });
+
   it('refuses bad arguments with Node codes', () => {
     const path = fileWith(npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", new Uint8Array(8)));
     assertThrowsCode(() => openNpy(path, { mode: 'rw' } as never), 'ERR_INVALID_ARG_VALUE');

@@ -239,6 +239,20 @@ describe('openSafetensors refuses a bad header, one code per rule', () => {
     assert.deepEqual([...(tensor(copied, 'w').data as Float64Array)], [1.25, -2]);
   });
 
+  it('shared: true views the SharedArrayBuffer', () => {
+    const values = Buffer.from(new Float64Array([1.25, -2]).buffer);
+    using file = openSafetensors(fileWith(st({ w: { dtype: 'F64', shape: [2], data_offsets: [0, 16] } }, values)), {
+      shared: true,
+    });
+    const { data } = tensor(file, 'w');
+    assert.ok(data.buffer instanceof SharedArrayBuffer);
+    assert.deepEqual([...(data as Float64Array)], [1.25, -2]);
+    assertThrowsCode(
+      () => openSafetensors(file.mapping.path as string, { shared: 'yes' } as never),
+      'ERR_INVALID_ARG_TYPE',
+    );
+  });
+
   it('__metadata__: null is no metadata, as the reference reads it', () => {
     using file = openSafetensors(fileWith(st('{"__metadata__": null}')));
     assert.equal(file.metadata.size, 0);

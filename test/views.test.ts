@@ -120,6 +120,20 @@ describe('mapping.view', () => {
     assertThrowsCode(() => m.view(Float32Array), 'ERR_MEMMAP_CLOSED', MemmapError);
   });
 
+  it('shared: true views the SharedArrayBuffer, which reads zeros after close() instead of detaching', () => {
+    const m = mapFile(fileWith(bytes(64)));
+    const view = m.view(Uint32Array, { offset: 8, length: 4, shared: true });
+    assert.ok(view.buffer instanceof SharedArrayBuffer);
+    assert.equal(view[0], m.buffer.readUInt32LE(8));
+    m.close();
+    assert.equal(view.length, 4);
+    assert.deepEqual([...view], [0, 0, 0, 0]);
+    assertThrowsCode(
+      () => mapFile(fileWith(bytes(8))).view(Uint8Array, { shared: 1 } as never),
+      'ERR_INVALID_ARG_TYPE',
+    );
+  });
+
   it('views anonymous memory', () => {
     using m = mapAnonymous(1 << 16);
     const words = m.view(BigUint64Array);

@@ -39,8 +39,9 @@ const started = process.hrtime.bigint();
 let check;
 let keep;
 switch (how) {
-  case 'memmap-safetensors': {
-    keep = memmap.openSafetensors(file);
+  case 'memmap-safetensors':
+  case 'memmap-safetensors-shared': {
+    keep = memmap.openSafetensors(file, { shared: how.endsWith('-shared') });
     check = keep.get(name).data[0];
     break;
   }
@@ -67,8 +68,9 @@ switch (how) {
     check = keep[0];
     break;
   }
-  case 'memmap-npy': {
-    keep = memmap.openNpy(file);
+  case 'memmap-npy':
+  case 'memmap-npy-shared': {
+    keep = memmap.openNpy(file, { shared: how.endsWith('-shared') });
     check = keep.data[0];
     break;
   }

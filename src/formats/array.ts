@@ -18,6 +18,8 @@ export interface MapArrayOptions {
   mode?: MapMode;
   /** Copy the elements onto the heap (what a misaligned offset needs). Default false. */
   copy?: boolean;
+  /** View the mapping's SharedArrayBuffer instead of its Buffer; as `shared` of {@link Mapping.view}. Default false. */
+  shared?: boolean;
 }
 
 /** What {@link mapArray} returns: the array, and the mapping to close when done with it. */
@@ -44,11 +46,12 @@ export function mapArray<T extends TypedArray>(
   options?: MapArrayOptions,
 ): MappedArray<T> {
   validateTypedArrayKind(Type, 'Type');
-  const opts = validateOptions(options, 'options', ['offset', 'length', 'mode', 'copy'] as const);
+  const opts = validateOptions(options, 'options', ['offset', 'length', 'mode', 'copy', 'shared'] as const);
   const offset = opts.offset === undefined ? 0 : validateInteger(opts.offset, 'options.offset');
   const wanted = opts.length === undefined ? undefined : validateInteger(opts.length, 'options.length');
   const mode = opts.mode === undefined ? 'read' : validateOneOf(opts.mode, 'options.mode', MODES);
   const copy = opts.copy === undefined ? false : validateBoolean(opts.copy, 'options.copy');
+  const shared = opts.shared === undefined ? false : validateBoolean(opts.shared, 'options.shared');
   const size = Type.BYTES_PER_ELEMENT;
   if (wanted !== undefined && offset + wanted * size > Number.MAX_SAFE_INTEGER) {
     throw new MemmapError(
@@ -59,7 +62,7 @@ export function mapArray<T extends TypedArray>(
   const mapping = mapFile(file, { mode, offset, ...(wanted === undefined ? {} : { length: wanted * size }) });
   try {
     const length = wanted ?? Math.floor(mapping.length / size);
-    const array = viewBytes(mapping, Type, 0, length, copy, 'mapArray', 'options.copy: true');
+    const array = viewBytes(mapping, Type, 0, length, { copy, shared }, 'mapArray', 'options.copy: true');
     return { array, mapping, [Symbol.dispose]: () => mapping.close() };
   } catch (error) {
     mapping.close();

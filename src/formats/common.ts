@@ -4,26 +4,29 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { invalidArgType, invalidArgValue } from '../errors.js';
-import { validateOneOf, validateOptions } from '../internal/validate.js';
+import { validateBoolean, validateOneOf, validateOptions } from '../internal/validate.js';
 import { type FileTarget, type MapMode, type Mapping, mapFile } from '../mapping.js';
 
 const MODES: MapMode[] = ['read', 'write', 'copy'];
 
-/** The options every opener takes: `mode` as mapFile's, `unaligned` for data off its alignment. */
+/** An opened file, for a parser: the mapping and the options every opener takes. */
 export interface OpenedFile {
   mapping: Mapping;
   /** Copy unaligned data onto the heap instead of refusing it. */
   copyUnaligned: boolean;
+  /** View the mapping's SharedArrayBuffer instead of its Buffer. */
+  shared: boolean;
   /** The path for messages. */
   path: string;
 }
 
 /**
- * Validates `{ mode, unaligned }`, maps the whole file and hands the mapping to `parse`; the
+ * Validates `{ mode, unaligned, shared }`, maps the whole file and hands the mapping to `parse`; the
  * mapping is closed if `parse` throws.
  */
 export function withFormatFile<R>(file: FileTarget, options: unknown, parse: (opened: OpenedFile) => R): R {
-  const opts = validateOptions(options, 'options', ['mode', 'unaligned'] as const);
+  const opts = validateOptions(options, 'options', ['mode', 'unaligned', 'shared'] as const);
+  const shared = opts.shared === undefined ? false : validateBoolean(opts.shared, 'options.shared');
   const mode = opts.mode === undefined ? 'read' : validateOneOf(opts.mode, 'options.mode', MODES);
   const unaligned =
     opts.unaligned === undefined
@@ -31,7 +34,7 @@ export function withFormatFile<R>(file: FileTarget, options: unknown, parse: (op
       : validateOneOf(opts.unaligned, 'options.unaligned', ['error', 'copy'] as const);
   const mapping = mapFile(file, { mode });
   try {
-    return parse({ mapping, copyUnaligned: unaligned === 'copy', path: mapping.path ?? 'the file' });
+    return parse({ mapping, copyUnaligned: unaligned === 'copy', shared, path: mapping.path ?? 'the file' });
   } catch (error) {
     mapping.close();
     throw error;

@@ -56,6 +56,8 @@ export interface OpenSafetensorsOptions {
    * ERR_MEMMAP_MISALIGNED; `'copy'` copies that tensor onto the heap.
    */
   unaligned?: 'error' | 'copy';
+  /** As for {@link OpenNpyOptions.shared}: view the SharedArrayBuffer. Default false. */
+  shared?: boolean;
 }
 
 /** The reference implementation's cap on the header (HeaderTooLarge). */
@@ -302,11 +304,11 @@ export function safetensorsHeaderLength(prefix: Uint8Array, size: number, path: 
  * const { dtype, shape, data } = model.get('lm_head.weight')!;
  */
 export function openSafetensors(file: FileTarget, options?: OpenSafetensorsOptions): SafetensorsFile {
-  return withFormatFile(file, options, ({ mapping, copyUnaligned, path }) => {
+  return withFormatFile(file, options, ({ mapping, copyUnaligned, shared, path }) => {
     const size = mapping.length;
-    const prefix = mapping.view(Uint8Array, { length: Math.min(size, 8) });
+    const prefix = mapping.view(Uint8Array, { length: Math.min(size, 8), shared });
     const headerLength = safetensorsHeaderLength(prefix, size, path);
-    const header = mapping.view(Uint8Array, { offset: 8, length: headerLength });
+    const header = mapping.view(Uint8Array, { offset: 8, length: headerLength, shared });
     const { entries, metadata } = parseSafetensorsHeader(header, headerLength, size, path);
     const start = 8 + headerLength;
     const tensors: [string, SafetensorsTensor][] = entries.map((e) => {
@@ -317,7 +319,7 @@ export function openSafetensors(file: FileTarget, options?: OpenSafetensorsOptio
         Type,
         start + Number(e.begin),
         count,
-        copyUnaligned,
+        { copy: copyUnaligned, shared },
         `openSafetensors: ${path}: tensor ${JSON.stringify(e.name)}`,
         "options.unaligned: 'copy'",
       );

@@ -41,9 +41,23 @@ export interface ViewOptions {
    * misaligned offset needs. The copy does not follow later changes to the file. Default false.
    */
   copy?: boolean;
+  /**
+   * View the mapping's SharedArrayBuffer instead of its Buffer: no garbage collection is
+   * started for a large mapping (V8 starts one when a Buffer over more than 64 MiB is first
+   * made), and the view can be posted to worker threads without a copy; but after close() it
+   * reads zeros instead of being detached. Views larger than a Buffer can be are shared
+   * anyway. Default false.
+   */
+  shared?: boolean;
 }
 
-const VIEW_OPTIONS = ['offset', 'length', 'copy'] as const;
+/** How a view is made: a heap copy, or a view of the SharedArrayBuffer instead of the Buffer. */
+export interface ViewKind {
+  copy: boolean;
+  shared: boolean;
+}
+
+const VIEW_OPTIONS = ['offset', 'length', 'copy', 'shared'] as const;
 const kMaxLength = bufferConstants.MAX_LENGTH;
 
 /** Float16Array where the runtime has it (Node 24+ behind no flag, Deno, Bun), else undefined. */
@@ -96,6 +110,7 @@ export function typedView<T extends TypedArray>(
   const opts = validateOptions(options, 'options', VIEW_OPTIONS);
   const offset = opts.offset === undefined ? 0 : validateInteger(opts.offset, 'options.offset');
   const copy = opts.copy === undefined ? false : validateBoolean(opts.copy, 'options.copy');
+  const shared = opts.shared === undefined ? false : validateBoolean(opts.shared, 'options.shared');
   const size = Type.BYTES_PER_ELEMENT;
   const total = mapping.length;
   if (offset > total) {
@@ -114,7 +129,7 @@ export function typedView<T extends TypedArray>(
       `${what}: ${length} elements of ${size} bytes from offset ${offset} end at byte ${offset + bytes}, past the mapping of ${total} bytes`,
     );
   }
-  return viewBytes(mapping, Type, offset, length, copy, what, 'options.copy: true');
+  return viewBytes(mapping, Type, offset, length, { copy, shared }, what, 'options.copy: true');
 }
 
 /**
@@ -126,7 +141,7 @@ export function viewBytes<T extends TypedArray>(
   Type: TypedArrayConstructor<T>,
   offset: number,
   length: number,
-  copy: boolean,
+  { copy, shared }: ViewKind,
   what: string,
   copyHint: string,
 ): T {
@@ -147,7 +162,7 @@ export function viewBytes<T extends TypedArray>(
   }
   let backing: ArrayBufferLike;
   let base = 0;
-  if (mapping.length > kMaxLength) {
+  if (shared || mapping.length > kMaxLength) {
     backing = mapping.sharedBuffer();
   } else {
     const buffer = mapping.buffer;
