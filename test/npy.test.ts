@@ -4,7 +4,7 @@ import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { createNpy, MemmapError, openNpy, saveNpy } from '../src/index.js';
-import { assertThrowsCode, tempDir } from './helpers/index.js';
+import { assertExitedCleanly, assertThrowsCode, runModule, tempDir } from './helpers/index.js';
 
 const dir = tempDir();
 let counter = 0;
@@ -310,6 +310,24 @@ describe('openNpy refuses a bad header, one code per rule', () => {
     assertThrowsCode(() => openNpy(path), 'ERR_MEMMAP_MISALIGNED', MemmapError);
     using copied = openNpy(path, { unaligned: 'copy' });
     assert.deepEqual([...copied.data], [1.5, -2]);
+  });
+
+  it('a file truncated under an open array reads zeros and reports ERR_MEMMAP_TRUNCATED, in a child', async () => {
+    const path = join(dir, 'shrinks.npy');
+    saveNpy(path, new Float64Array(4096).fill(1.5));
+    const result = await runModule(
+      `import { truncateSync } from 'node:fs';
+       const { openNpy } = await import(process.env.MEMMAP);
+       const a = openNpy(${JSON.stringify(path)});
+       const before = a.data[4095];
+       truncateSync(${JSON.stringify(path)}, 128);
+       const after = a.data[4095];
+       let code = null;
+       try { a.mapping.flush(); } catch (e) { code = e.code; }
+       process.stdout.write(JSON.stringify({ before, after, faulted: a.mapping.faulted, code }));`,
+    );
+    assertExitedCleanly(result);
+    assert.deepEqual(JSON.parse(result.stdout), { before: 1.5, after: 0, faulted: true, code: 'ERR_MEMMAP_TRUNCATED' });
   });
 
   it('shared: true views the SharedArrayBuffer', () => {
