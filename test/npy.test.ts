@@ -267,6 +267,26 @@ describe('openNpy refuses a bad header, one code per rule', () => {
       npy("{'descr': [('a', '<i4'), ('b', '<f4')], 'fortran_order': False, 'shape': (1,), }", data),
       'ERR_MEMMAP_DTYPE',
     ],
+    [
+      'a descr named like an object property',
+      npy("{'descr': '__proto__', 'fortran_order': False, 'shape': (1,), }", data),
+      'ERR_MEMMAP_DTYPE',
+    ],
+    [
+      'a descr of toString',
+      npy("{'descr': '<toString', 'fortran_order': False, 'shape': (1,), }", data),
+      'ERR_MEMMAP_DTYPE',
+    ],
+    [
+      'nested structured',
+      npy("{'descr': [('a', [('b', '<i4')])], 'fortran_order': False, 'shape': (1,), }", data),
+      'ERR_MEMMAP_DTYPE',
+    ],
+    [
+      'nesting beyond the bound',
+      npy(`{'descr': ${'['.repeat(40)}${']'.repeat(40)}, 'fortran_order': False, 'shape': (1,), }`, data),
+      'ERR_MEMMAP_HEADER_SYNTAX',
+    ],
     ['complex', npy("{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }", data), 'ERR_MEMMAP_DTYPE'],
     ['negative dimension', npy("{'descr': '<f4', 'fortran_order': False, 'shape': (-2,), }", data), 'ERR_MEMMAP_SHAPE'],
     ['shape an int', npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2), }", data), 'ERR_MEMMAP_SHAPE'],

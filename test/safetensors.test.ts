@@ -253,6 +253,20 @@ describe('openSafetensors refuses a bad header, one code per rule', () => {
     );
   });
 
+  it('tensor names that are object properties elsewhere round-trip: __proto__, toString', () => {
+    const path = join(dir, 'names.safetensors');
+    saveSafetensors(
+      path,
+      new Map([
+        ['__proto__', { shape: [1], data: new Float32Array([1]) }],
+        ['toString', { shape: [1], data: new Float32Array([2]) }],
+      ]),
+    );
+    using file = openSafetensors(path);
+    assert.deepEqual([...file.keys()].sort(), ['__proto__', 'toString']);
+    assert.equal(tensor(file, '__proto__').data[0], 1);
+  });
+
   it('__metadata__: null is no metadata, as the reference reads it', () => {
     using file = openSafetensors(fileWith(st('{"__metadata__": null}')));
     assert.equal(file.metadata.size, 0);

@@ -168,7 +168,8 @@ class HeaderParser {
   }
 
   #value(depth: number): Literal {
-    if (depth > 2) throw this.#error('nesting deeper than a shape');
+    // Deep enough for the structured dtypes it refuses by name; bounded, so no stack overflow.
+    if (depth > 32) throw this.#error('nesting deeper than 32');
     const ch = this.#peek();
     if (ch === "'" || ch === '"') return this.#string(ch);
     if (ch === '(') return this.#sequence(')', depth);
@@ -355,7 +356,8 @@ function dtypeOf(descr: Literal, path: string): DtypeInfo {
   const text = descr.value;
   const order = text[0] ?? '';
   const code = '<>|='.includes(order) && order !== '' ? text.slice(1) : text;
-  const info = DESCRS[code];
+  // Own keys only: a descr of '__proto__' or 'toString' names no dtype.
+  const info = Object.hasOwn(DESCRS, code) ? DESCRS[code] : undefined;
   if (code === 'O' || code.startsWith('O')) {
     throw fail(
       'ERR_MEMMAP_DTYPE',

@@ -384,7 +384,8 @@ export function saveSafetensors(
     return { name, dtype, shape, data: t.data, size };
   });
   list.sort((a, b) => b.size - a.size || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const header: Record<string, unknown> = {};
+  // No prototype, so that a tensor named '__proto__' or 'toString' is a key like any other.
+  const header: Record<string, unknown> = Object.create(null);
   if (metadata !== undefined) {
     if (metadata === null || typeof metadata !== 'object')
       throw invalidArgType('metadata', 'an object of strings', metadata);
