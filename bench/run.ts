@@ -7,13 +7,14 @@
  *   npm run bench -- --quick       small sizes, one repetition each: a smoke test (about a minute)
  *   npm run bench -- scan writes   only the cases whose id contains one of the words (random-reads,
  *                                  sequential-scan, shared-dataset, random-writes, open-close, sync,
- *                                  log-scan)
+ *                                  log-scan, array-files)
  *
  * No goal is asserted: this machine is shared and noisy. Goals are reported met or missed.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { arrayFiles } from './cases/array-files.js';
 import { logScan } from './cases/log-scan.js';
 import { openClose } from './cases/open-close.js';
 import { randomReads } from './cases/random-reads.js';
@@ -33,6 +34,7 @@ const CASES: [string, CaseRunner][] = [
   ['open-close', openClose],
   ['sync', sync],
   ['log-scan', logScan],
+  ['array-files', arrayFiles],
 ];
 
 function formatValue(row: Row): string {

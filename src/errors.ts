@@ -34,7 +34,37 @@ export type MemmapErrorCode =
    * create() found an object of that name that it may not adopt: a symbolic link, not a
    * regular file, another user's, or more open than the mode asked for.
    */
-  | 'ERR_MEMMAP_UNSAFE_OBJECT';
+  | 'ERR_MEMMAP_UNSAFE_OBJECT'
+  /** A typed view's first byte is not a multiple of its element size (the file's, or the caller's, offset). */
+  | 'ERR_MEMMAP_MISALIGNED'
+  /** A file does not start with its format's magic bytes (not an .npy file). */
+  | 'ERR_MEMMAP_FORMAT_MAGIC'
+  /** A file's format version is not one memmap reads. */
+  | 'ERR_MEMMAP_FORMAT_VERSION'
+  /** A file is too short to hold its format's fixed header prefix. */
+  | 'ERR_MEMMAP_HEADER_TOO_SMALL'
+  /** A header's declared length is over the format's cap. */
+  | 'ERR_MEMMAP_HEADER_TOO_LARGE'
+  /** A header's declared length reaches past the end of the file. */
+  | 'ERR_MEMMAP_HEADER_LENGTH'
+  /** A header is not valid text of its syntax (a Python literal, JSON, UTF-8). */
+  | 'ERR_MEMMAP_HEADER_SYNTAX'
+  /** A header lacks a key the format requires, or has one it does not define. */
+  | 'ERR_MEMMAP_HEADER_KEY'
+  /** A header names the same key twice. */
+  | 'ERR_MEMMAP_DUPLICATE_KEY'
+  /** A header key's value has the wrong type. */
+  | 'ERR_MEMMAP_HEADER_VALUE'
+  /** A dtype memmap does not map: unknown, big-endian, object or structured. */
+  | 'ERR_MEMMAP_DTYPE'
+  /** A shape that is not a list of non-negative safe integers, or whose byte size overflows 2^53. */
+  | 'ERR_MEMMAP_SHAPE'
+  /** Tensor offsets outside the data section, unsorted, with a gap or an overlap. */
+  | 'ERR_MEMMAP_TENSOR_OFFSETS'
+  /** A tensor's byte range does not match its dtype and shape. */
+  | 'ERR_MEMMAP_TENSOR_SIZE'
+  /** The data does not end exactly at the end of the file (short, or bytes after it). */
+  | 'ERR_MEMMAP_DATA_LENGTH';
 
 /** An error of memmap's own, with a stable `code` to test. */
 export class MemmapError extends Error {

@@ -8,8 +8,20 @@
 
 export type { MemmapErrorCode, SystemCallError, SystemErrorCode } from './errors.js';
 export { isSystemCallError, MemmapError } from './errors.js';
+export type { MapArrayOptions, MappedArray } from './formats/array.js';
+export { mapArray } from './formats/array.js';
+export type { CreateNpyOptions, NpyArray, NpyDtype, OpenNpyOptions } from './formats/npy.js';
+export { createNpy, openNpy, saveNpy } from './formats/npy.js';
+export type {
+  OpenSafetensorsOptions,
+  SafetensorsDtype,
+  SafetensorsInput,
+  SafetensorsTensor,
+} from './formats/safetensors.js';
+export { openSafetensors, SafetensorsFile, saveSafetensors } from './formats/safetensors.js';
 export type { SharedObjectInfo } from './internal/ownership.js';
 export type { Advice, MemoryStats } from './internal/tuning.js';
+export type { TypedArray, TypedArrayConstructor, ViewOptions } from './internal/views.js';
 export type { FaultStats } from './introspect.js';
 export { faultStats } from './introspect.js';
 export type { LineEncoding, LinesOptions, MappingIterator, ReadStreamOptions, ScanRange } from './lines.js';

@@ -20,6 +20,7 @@ import {
 } from './errors.js';
 import { ADVICE, ADVICES, type Advice, adviceHint, lockHint, type MemoryStats, smapsFor } from './internal/tuning.js';
 import { validateBoolean, validateInteger, validateOneOf, validateOptions } from './internal/validate.js';
+import { type TypedArray, type TypedArrayConstructor, typedView, type ViewOptions } from './internal/views.js';
 import {
   type LinesOptions,
   type MappingIterator,
@@ -421,6 +422,22 @@ export class Mapping implements Disposable {
           : createSharedArrayBuffer(this.#handle, this.#delta, this.#length);
     }
     return this.#shared;
+  }
+
+  /**
+   * A typed array of `Type` over the mapping, zero copy: `length` elements (default: every
+   * whole element to the end) from byte `offset`. The first element must be aligned in memory
+   * (file offset of the mapping + `offset` a multiple of the element size) unless `copy: true`
+   * asks for a heap copy. Views larger than a Buffer can be come from {@link Mapping.sharedBuffer}.
+   * @throws MemmapError ERR_MEMMAP_MISALIGNED, ERR_MEMMAP_OUT_OF_RANGE (past the mapping, or
+   * more elements than the runtime's typed arrays hold), ERR_MEMMAP_CLOSED; ERR_OUT_OF_RANGE
+   * for a length above 2^53 - 1; ERR_INVALID_ARG_TYPE for a `Type` that is not a typed array.
+   * @example
+   * using m = mapFile('embeddings.f32');
+   * const row = m.view(Float32Array, { offset: 1024 * 4 * 768, length: 768 });
+   */
+  view<T extends TypedArray>(Type: TypedArrayConstructor<T>, options?: ViewOptions): T {
+    return typedView(this, Type, options);
   }
 
   /**

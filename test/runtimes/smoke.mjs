@@ -20,16 +20,22 @@ const {
   NamedSemaphore,
   Semaphore,
   SharedMemory,
+  createNpy,
   evict,
   faultCounters,
   faultStats,
   fileResidency,
   futex,
   mapAnonymous,
+  mapArray,
   mapFile,
   numaNodes,
+  openNpy,
+  openSafetensors,
   pageSize,
   prefetch,
+  saveNpy,
+  saveSafetensors,
 } = await import(memmapUrl);
 
 const dir = mkdtempSync(join(tmpdir(), 'memmap-smoke-'));
@@ -411,6 +417,43 @@ await check('another process of the same runtime sees writes through its own map
   assert.equal(run.stdout, 'parent wrote this');
   assert.equal(m.buffer.toString('latin1', 100, 116), 'child wrote this');
   m.close();
+});
+
+await check('typed views: mapping.view, mapArray, alignment refused or copied', () => {
+  const data = Buffer.alloc(64);
+  data.writeDoubleLE(2.5, 8);
+  const path = fileWith('view.bin', data);
+  const m = mapFile(path);
+  assert.equal(m.view(Float64Array, { offset: 8, length: 1 })[0], 2.5);
+  assert.equal(m.view(BigUint64Array).length, 8);
+  throwsCode(() => m.view(Float64Array, { offset: 4 }), 'ERR_MEMMAP_MISALIGNED');
+  assert.equal(m.view(Uint32Array, { offset: 2, length: 1, copy: true }).length, 1);
+  throwsCode(() => m.view(Float64Array, { length: 9 }), 'ERR_MEMMAP_OUT_OF_RANGE');
+  m.close();
+  const mapped = mapArray(path, Float64Array, { offset: 8, length: 2 });
+  assert.equal(mapped.array[0], 2.5);
+  mapped.mapping.close();
+  features.float16Array = typeof globalThis.Float16Array === 'function';
+});
+
+await check('.npy and safetensors: write, open as views of one mapping, refuse a bad header', () => {
+  const npy = join(dir, 'a.npy');
+  saveNpy(npy, new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3]);
+  const a = openNpy(npy);
+  assert.deepEqual([a.dtype, a.shape, a.fortranOrder, a.data[5]], ['float32', [2, 3], false, 6]);
+  a.mapping.close();
+  const created = createNpy(join(dir, 'b.npy'), 'int64', [2]);
+  created.data[1] = -7n;
+  created.mapping.close();
+  assert.equal(openNpy(join(dir, 'b.npy')).data[1], -7n);
+  const st = join(dir, 'a.safetensors');
+  saveSafetensors(st, { w: { shape: [2], data: new Float64Array([0.5, 1.5]) } }, { format: 'pt' });
+  const file = openSafetensors(st);
+  assert.equal(file.get('w').data[1], 1.5);
+  assert.equal(file.metadata.get('format'), 'pt');
+  file.close();
+  throwsCode(() => openNpy(fileWith('bad.npy', Buffer.from('not npy at all'))), 'ERR_MEMMAP_FORMAT_MAGIC');
+  throwsCode(() => openSafetensors(fileWith('bad.safetensors', Buffer.alloc(4))), 'ERR_MEMMAP_HEADER_TOO_SMALL');
 });
 
 rmSync(dir, { recursive: true, force: true });
