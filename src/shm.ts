@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { readdirSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync } from 'node:fs';
 import { MemmapError, systemError } from './errors.js';
 import {
   type AdoptRequest,
@@ -302,12 +302,15 @@ export class SharedMemory extends Mapping {
   static list(): SharedMemoryInfo[] {
     const found: SharedMemoryInfo[] = [];
     const uid = process.getuid?.();
-    for (const entry of readdirSync(SHM_DIR, { withFileTypes: true, encoding: 'buffer' })) {
-      const name = entry.name.toString('utf8');
+    // Names as bytes, so that one which is not UTF-8 can still be looked at. (Some runtimes
+    // hand out strings even when asked for bytes, or lack Dirent names in bytes: take either.)
+    for (const entry of readdirSync(SHM_DIR, { encoding: 'buffer' }) as (Buffer | string)[]) {
+      const raw = typeof entry === 'string' ? Buffer.from(entry) : entry;
+      const name = raw.toString('utf8');
       // Named semaphores live beside shared memory objects as sem.NAME.
-      if (!entry.isFile() || name.startsWith('sem.')) continue;
-      const info = statSync(Buffer.concat([Buffer.from(`${SHM_DIR}/`), entry.name]), { throwIfNoEntry: false });
-      if (info === undefined || (uid !== undefined && info.uid !== uid)) continue;
+      if (name.startsWith('sem.')) continue;
+      const info = lstatSync(Buffer.concat([Buffer.from(`${SHM_DIR}/`), raw]), { throwIfNoEntry: false });
+      if (info === undefined || !info.isFile() || (uid !== undefined && info.uid !== uid)) continue;
       found.push({ name: `/${name}`, size: info.size, mode: info.mode & 0o7777 });
     }
     return found.sort((a, b) => a.name.localeCompare(b.name));

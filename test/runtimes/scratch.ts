@@ -71,6 +71,7 @@ export function scratchBuild(name: string, nodeDir: string, env: NodeJS.ProcessE
   mkdirSync(join(work, 'test'), { recursive: true });
   for (const entry of [
     'package.json',
+    'index.d.cts',
     'binding.gyp',
     'native',
     'dist',
