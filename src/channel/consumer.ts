@@ -332,6 +332,7 @@ export class Consumer<T = Uint8Array> implements Disposable, AsyncIterable<Messa
           seen,
           wait,
           'receive',
+          this.#ring,
           stuck === Stuck.Yes ? STUCK_SLICE_MS : Number.POSITIVE_INFINITY,
         );
         this.#check('receive');

@@ -106,6 +106,9 @@ export class Producer<T = Uint8Array> {
         head = Atomics.load(longs, HEAD);
         const used = tail - head;
         if (used < 0n || used > this.#capacity) {
+          // Other claims and the consumer may have moved on since the tail was read: only a
+          // tail read after the head that is still out of bounds breaks the layout.
+          if (Atomics.load(longs, TAIL) !== tail) continue;
           throw corruptError(`the tail position ${tail} is not within a ring's capacity of the head position ${head}`);
         }
         if (Number(used) + need > capacity) {
@@ -218,10 +221,10 @@ export class Producer<T = Uint8Array> {
     Atomics.add(words, PRODUCERS_SLEEPING, 1);
     try {
       for (;;) {
-        const seen = Atomics.load(words, SPACE_SIGNAL);
         this.#ring.check('send');
+        const seen = Atomics.load(words, SPACE_SIGNAL);
         if (this.#send(prepared, size, type)) return;
-        await sleep(words, SPACE_SIGNAL, seen, wait, 'send');
+        await sleep(words, SPACE_SIGNAL, seen, wait, 'send', this.#ring);
       }
     } finally {
       if (!this.#ring.shm.closed) Atomics.sub(words, PRODUCERS_SLEEPING, 1);

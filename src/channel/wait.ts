@@ -8,6 +8,7 @@ import { invalidArgType, MemmapError } from '../errors.js';
 import { validateInteger, validateOptions } from '../internal/validate.js';
 import { futex } from '../sync/futex.js';
 import { abortError, spinUntil } from '../sync/placement.js';
+import type { Ring } from './ring.js';
 
 /** Options of Producer.send and Consumer.receive. */
 export interface ChannelWaitOptions {
@@ -69,7 +70,7 @@ export class Spinner {
 }
 
 /**
- * Sleeps on `words[index]` while it holds `seen`, until woken, the deadline, or `most`
+ * Sleeps on `words[index]` of `ring` while it holds `seen`, until woken, the deadline, or `most`
  * milliseconds (a slice, for callers that must look again); returns false at a slice's end.
  * @throws ERR_MEMMAP_TIMEOUT at the deadline; an AbortError when `signal` aborts.
  */
@@ -79,6 +80,7 @@ export async function sleep(
   seen: number,
   wait: Wait,
   what: string,
+  ring: Ring,
   most = Number.POSITIVE_INFINITY,
 ): Promise<boolean> {
   if (wait.signal?.aborted) throw abortError(wait.signal);
@@ -92,6 +94,8 @@ export async function sleep(
     });
     return true;
   } catch (error) {
+    // A wait on memory this process unmapped meanwhile (close()) ends in EFAULT: report the close.
+    ring.check(what);
     if ((error as { code?: string }).code !== 'ERR_MEMMAP_TIMEOUT') throw error;
     if (timeout < left) return false;
     throw new MemmapError('ERR_MEMMAP_TIMEOUT', `${what}: not done within the timeout`);
