@@ -6,13 +6,14 @@
  *   npm run bench                  the full suite (about ten minutes on two cores)
  *   npm run bench -- --quick       small sizes, one repetition each: a smoke test (about a minute)
  *   npm run bench -- scan writes   only the cases whose id contains one of the words (random-reads,
- *                                  sequential-scan, shared-dataset, random-writes, open-close, sync)
+ *                                  sequential-scan, shared-dataset, random-writes, open-close, sync, channel)
  *
  * No goal is asserted: this machine is shared and noisy. Goals are reported met or missed.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { channel } from './cases/channel.js';
 import { openClose } from './cases/open-close.js';
 import { randomReads } from './cases/random-reads.js';
 import { randomWrites } from './cases/random-writes.js';
@@ -30,6 +31,7 @@ const CASES: [string, CaseRunner][] = [
   ['random-writes', randomWrites],
   ['open-close', openClose],
   ['sync', sync],
+  ['channel', channel],
 ];
 
 function formatValue(row: Row): string {
