@@ -291,6 +291,8 @@ describe('Channel: producers killed with SIGKILL', () => {
     await reading;
     assert.ok(done);
     assert.equal(order.next.get(1), 1, 'a new producer is heard after every kill');
-    assert.ok(order.count > rounds, `${order.count} records from ${rounds} killed producers`);
+    // How many records the killed producers committed depends on where the kills landed (a
+    // claim killed before its first store holds the head for unblockAfter): only that some did.
+    assert.ok(order.count > 1, `${order.count} records from ${rounds} killed producers`);
   });
 });

@@ -121,6 +121,8 @@ export class Consumer<T = Uint8Array> implements Disposable, AsyncIterable<Messa
   /** Bytes published (released and zeroed) and bytes read, since this consumer started. */
   #published = 0;
   #read = 0;
+  /** Bytes released (a prefix of what was read) but not yet published. */
+  #released = 0;
   /** Records read and not yet published, oldest first. */
   readonly #queue: Entry[] = [];
   /** receive() calls of this consumer now waiting. */
@@ -159,19 +161,24 @@ export class Consumer<T = Uint8Array> implements Disposable, AsyncIterable<Messa
     const { words, capacity, mask } = this.#ring;
     for (;;) {
       const pending = this.#read - this.#published;
-      if (pending >= capacity) return null;
+      if (pending >= capacity) {
+        if (this.#released > this.#published) this.#publish(this.#released);
+        return null;
+      }
       const index = (this.#headIndex + pending) & mask;
       const at = (HEADER_LENGTH + index) >> 2;
       const length = Atomics.load(words, at);
       if (length <= 0) {
         if (++this.#polls % POLLS_PER_LOOK === 0 && this.#unblock(index, length) === Stuck.Unblocked) continue;
+        // Nothing more to read now: free what was released, so no producer waits for it.
+        if (this.#released > this.#published) this.#publish(this.#released);
         return null;
       }
       const type = Atomics.load(words, at + 1);
       const stride = this.#checkRecord(index, length, type, pending);
       this.#read += stride;
       if (type === PADDING_TYPE) {
-        if (this.#queue.length === 0) this.#publish(this.#read);
+        if (this.#queue.length === 0) this.#released = this.#read;
         else this.#queue.push({ end: this.#read, released: true });
         continue;
       }
@@ -206,9 +213,16 @@ export class Consumer<T = Uint8Array> implements Disposable, AsyncIterable<Messa
 
   /** @internal */
   [kRelease](): void {
-    let upTo = -1;
-    while (this.#queue.length > 0 && (this.#queue[0] as Entry).released) upTo = (this.#queue.shift() as Entry).end;
-    if (upTo >= 0 && !this.#closed && !this.#ring.shm.closed) this.#publish(upTo);
+    while (this.#queue.length > 0 && (this.#queue[0] as Entry).released)
+      this.#released = (this.#queue.shift() as Entry).end;
+    if (this.#closed || this.#ring.shm.closed) return;
+    // Space is published in batches of a sixteenth of the ring (one zeroing and one head store
+    // for many messages), at once when a producer waits for it, and whenever tryReceive finds
+    // nothing more to read.
+    const { words, capacity } = this.#ring;
+    if (this.#released - this.#published >= capacity >> 4 || Atomics.load(words, PRODUCERS_SLEEPING) !== 0) {
+      this.#publish(this.#released);
+    }
   }
 
   /**
@@ -226,7 +240,7 @@ export class Consumer<T = Uint8Array> implements Disposable, AsyncIterable<Messa
     this.#headPosition += BigInt(count);
     this.#headIndex = (this.#headIndex + count) & mask;
     Atomics.store(longs, HEAD, this.#headPosition);
-    if (Atomics.load(words, PRODUCERS_SLEEPING) > 0) {
+    if (Atomics.load(words, PRODUCERS_SLEEPING) !== 0 && Atomics.exchange(words, PRODUCERS_SLEEPING, 0) !== 0) {
       Atomics.add(words, SPACE_SIGNAL, 1);
       futex.wake(words, SPACE_SIGNAL);
     }
@@ -369,6 +383,7 @@ export class Consumer<T = Uint8Array> implements Disposable, AsyncIterable<Messa
     if (this.#closed) return;
     this.#closed = true;
     if (this.#ring.shm.closed) return;
+    if (this.#released > this.#published) this.#publish(this.#released);
     Atomics.compareExchange(this.#ring.words, CONSUMER_PID, process.pid, 0);
     // Wake our own receive() calls so they see the consumer closed.
     Atomics.add(this.#ring.words, DATA_SIGNAL, 1);

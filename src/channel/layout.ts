@@ -20,7 +20,7 @@
  * 256 u64 head cache         (producers)         +8 payload, then zeros to the next 8 bytes
  * 384 u64 head position      (consumer)
  * 512 i32 data signal, 516 i32 consumer sleeping
- * 640 i32 space signal, 644 i32 producers sleeping
+ * 640 i32 space signal, 644 i32 producers sleeping flag
  * 768 i32 consumer pid
  * ```
  *
@@ -66,7 +66,11 @@ export const DATA_SIGNAL_OFFSET = 4 * LINE;
 export const CONSUMER_SLEEPING_OFFSET = 4 * LINE + 4;
 /** i32 futex word producers waiting for space sleep on; the consumer adds one before waking them. */
 export const SPACE_SIGNAL_OFFSET = 5 * LINE;
-/** i32 how many producers are (about to be) asleep waiting for space: a count, like FUTEX_WAITERS is a flag. */
+/**
+ * i32 1 while producers are (about to be) asleep waiting for space. Any sleeper puts it up
+ * before its last look; the consumer takes it down with an exchange and wakes them all, and
+ * each puts it up again if it must sleep on: so no sleeper's flag is lost to another's wake.
+ */
 export const PRODUCERS_SLEEPING_OFFSET = 5 * LINE + 4;
 /** i32 pid of the process whose consumer holds the channel, 0 when none. */
 export const CONSUMER_PID_OFFSET = 6 * LINE;

@@ -161,7 +161,10 @@ export class Producer<T = Uint8Array> {
     }
     Atomics.store(words, at + 1, type);
     Atomics.compareExchange(words, at, -length, length);
-    if (Atomics.load(words, SLEEPING) !== 0) {
+    // The first commit after the consumer went to sleep takes its flag down and wakes it (and
+    // every receive of its process: they all sleep on the signal, and each puts the flag up
+    // again before its last look); the commits after it make no system call.
+    if (Atomics.load(words, SLEEPING) !== 0 && Atomics.exchange(words, SLEEPING, 0) !== 0) {
       Atomics.add(words, DATA_SIGNAL, 1);
       futex.wake(words, DATA_SIGNAL);
     }
@@ -216,18 +219,15 @@ export class Producer<T = Uint8Array> {
     if (this.#send(prepared, size, type)) return;
     if (this.#spinner.spin(() => this.#send(prepared, size, type))) return;
     const { words } = this.#ring;
-    // Counted as a sleeper before the last look at the ring: a consumer that frees space
-    // after that look sees the count, moves the signal and wakes us.
-    Atomics.add(words, PRODUCERS_SLEEPING, 1);
-    try {
-      for (;;) {
-        this.#ring.check('send');
-        const seen = Atomics.load(words, SPACE_SIGNAL);
-        if (this.#send(prepared, size, type)) return;
-        await sleep(words, SPACE_SIGNAL, seen, wait, 'send', this.#ring);
-      }
-    } finally {
-      if (!this.#ring.shm.closed) Atomics.sub(words, PRODUCERS_SLEEPING, 1);
+    for (;;) {
+      this.#ring.check('send');
+      // The flag up before the last look at the ring: a consumer that frees space after that
+      // look sees it, takes it down, moves the signal and wakes every producer asleep on it
+      // (each puts the flag up again before its own last look, so none is left asleep).
+      Atomics.store(words, PRODUCERS_SLEEPING, 1);
+      const seen = Atomics.load(words, SPACE_SIGNAL);
+      if (this.#send(prepared, size, type)) return;
+      await sleep(words, SPACE_SIGNAL, seen, wait, 'send', this.#ring);
     }
   }
 
