@@ -7,7 +7,7 @@
  *   npm run bench -- --quick       small sizes, one repetition each: a smoke test (about a minute)
  *   npm run bench -- scan writes   only the cases whose id contains one of the words (random-reads,
  *                                  sequential-scan, shared-dataset, random-writes, open-close, sync,
- *                                  log-scan, array-files)
+ *                                  log-scan, array-files, channel)
  *
  * No goal is asserted: this machine is shared and noisy. Goals are reported met or missed.
  */
@@ -15,6 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { arrayFiles } from './cases/array-files.js';
+import { channel } from './cases/channel.js';
 import { logScan } from './cases/log-scan.js';
 import { openClose } from './cases/open-close.js';
 import { randomReads } from './cases/random-reads.js';
@@ -35,6 +36,7 @@ const CASES: [string, CaseRunner][] = [
   ['sync', sync],
   ['log-scan', logScan],
   ['array-files', arrayFiles],
+  ['channel', channel],
 ];
 
 function formatValue(row: Row): string {

@@ -4,13 +4,23 @@
  * It makes a sample file in the OS temp folder, sums it through a mapping and through
  * fs.readFileSync, writes through a shared mapping, flushes, reads the change back with fs,
  * looks at the page cache, catches a stray write, shares a counter with a second process,
- * and removes everything it made.
+ * sends messages to a child through a Channel and through process.send, and removes
+ * everything it made.
  */
 import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { evict, faultStats, fileResidency, Mutex, mapFile, pageSize, SharedMemory } from '../src/index.js';
+import {
+  evict,
+  faultStats,
+  fileResidency,
+  Mutex,
+  mapFile,
+  pageSize,
+  SharedMemory,
+  spawnWithChannel,
+} from '../src/index.js';
 import { byteSum, sumFile } from '../src/internal/checksum.js';
 
 const SIZE = 256 * 1024 * 1024;
@@ -161,6 +171,38 @@ try {
     } finally {
       SharedMemory.unlink(name);
     }
+  }
+
+  step('Messages between processes: a Channel next to process.send');
+  {
+    const count = 200_000;
+    const message = Buffer.alloc(64, 7);
+    const index = JSON.stringify(new URL('../src/index.js', import.meta.url).href);
+    const sink = `const { Channel } = await import(${index});
+      const rx = Channel.fromFd(3).consumer();
+      for (let n = 0; n < ${count}; n++) (rx.tryReceive() ?? (await rx.receive())).release();
+      process.exit(0);`;
+    const { child, channel } = spawnWithChannel(process.execPath, ['--input-type=module', '-e', sink]);
+    const tx = channel.producer();
+    let start = process.hrtime.bigint();
+    for (let i = 0; i < count; i++) if (!tx.trySend(message)) await tx.send(message);
+    await new Promise((done) => child.once('exit', done));
+    const viaChannel = count / (Number(process.hrtime.bigint() - start) / 1e9);
+    channel.close();
+    const ipcCount = count / 10;
+    const forked = spawn(
+      process.execPath,
+      ['-e', `let n = 0; process.on('message', () => { if (++n === ${ipcCount}) process.exit(0); });`],
+      { stdio: ['inherit', 'inherit', 'inherit', 'ipc'] },
+    );
+    start = process.hrtime.bigint();
+    for (let i = 0; i < ipcCount; i++) forked.send({ body: message.toString('latin1') });
+    await new Promise((done) => forked.once('exit', done));
+    const viaIpc = ipcCount / (Number(process.hrtime.bigint() - start) / 1e9);
+    console.log(`Channel      : ${Math.round(viaChannel).toLocaleString('en')} 64-byte messages a second to a child`);
+    console.log(
+      `process.send : ${Math.round(viaIpc).toLocaleString('en')} messages a second (${(viaChannel / viaIpc).toFixed(0)}x fewer)`,
+    );
   }
 
   step('Done');

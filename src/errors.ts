@@ -65,6 +65,16 @@ export type MemmapErrorCode =
   | 'ERR_MEMMAP_TENSOR_SIZE'
   /** The data does not end exactly at the end of the file (short, or bytes after it). */
   | 'ERR_MEMMAP_DATA_LENGTH';
+  /** Shared memory opened as a Channel does not hold a channel's header (magic, sizes, length). */
+  | 'ERR_MEMMAP_CHANNEL_LAYOUT'
+  /** The channel was made by a memmap (or a peer) that speaks another layout version. */
+  | 'ERR_MEMMAP_CHANNEL_VERSION'
+  /** A record header or a position in the channel breaks a rule of the layout: a corrupt or hostile peer. */
+  | 'ERR_MEMMAP_CHANNEL_CORRUPT'
+  /** consumer() while another live consumer holds the channel (a channel has one consumer). */
+  | 'ERR_MEMMAP_CHANNEL_BUSY'
+  /** commit() or abort() of a claim the consumer already turned into padding (it took the producer for dead). */
+  | 'ERR_MEMMAP_CHANNEL_UNBLOCKED';
 
 /** An error of memmap's own, with a stable `code` to test. */
 export class MemmapError extends Error {

@@ -6,6 +6,12 @@
  * @module
  */
 
+export type { ChannelCreateOptions, ProducerOptions, SpawnWithChannelOptions } from './channel/channel.js';
+export { Channel, spawnWithChannel } from './channel/channel.js';
+export type { Codec, CodecFunctions } from './channel/codec.js';
+export type { Consumer, ConsumerOptions, Message } from './channel/consumer.js';
+export type { Claim, Producer, SendOptions } from './channel/producer.js';
+export type { ChannelWaitOptions } from './channel/wait.js';
 export type { MemmapErrorCode, SystemCallError, SystemErrorCode } from './errors.js';
 export { isSystemCallError, MemmapError } from './errors.js';
 export type { MapArrayOptions, MappedArray } from './formats/array.js';
