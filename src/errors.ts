@@ -64,7 +64,7 @@ export type MemmapErrorCode =
   /** A tensor's byte range does not match its dtype and shape. */
   | 'ERR_MEMMAP_TENSOR_SIZE'
   /** The data does not end exactly at the end of the file (short, or bytes after it). */
-  | 'ERR_MEMMAP_DATA_LENGTH';
+  | 'ERR_MEMMAP_DATA_LENGTH'
   /** Shared memory opened as a Channel does not hold a channel's header (magic, sizes, length). */
   | 'ERR_MEMMAP_CHANNEL_LAYOUT'
   /** The channel was made by a memmap (or a peer) that speaks another layout version. */
