@@ -358,23 +358,30 @@ describe('use after close', () => {
       const { Worker } = await import('node:worker_threads');
       const { mapFile } = await import(process.env.MEMMAP);
       const m = mapFile(process.env.FILE);
+      const stop = new Int32Array(new SharedArrayBuffer(4));
+      // The worker says when it has read the file once, so the close always comes after (a
+      // loaded machine, or AddressSanitizer, can take longer than any fixed delay to start it).
       const worker = new Worker(\`
         import { workerData, parentPort } from 'node:worker_threads';
-        const bytes = new Uint8Array(workerData);
+        const bytes = new Uint8Array(workerData.shared);
         let rounds = 0, zeroRounds = 0;
-        const end = Date.now() + 300;
-        while (Date.now() < end) {
+        while (Atomics.load(workerData.stop, 0) === 0) {
           let sum = 0;
           for (let i = 0; i < bytes.length; i += 64) sum += bytes[i];
           rounds++;
           if (sum === 0) zeroRounds++;
+          if (rounds === 1) parentPort.postMessage('reading');
         }
         parentPort.postMessage({ rounds, zeroRounds });
-      \`, { eval: true, workerData: m.sharedBuffer() });
-      await new Promise((r) => setTimeout(r, 100));
+      \`, { eval: true, workerData: { shared: m.sharedBuffer(), stop } });
+      const messages = [];
+      const next = () => new Promise((done) => worker.once('message', done));
+      messages.push(await next());
       m.close();
-      const result = await new Promise((done) => worker.once('message', done));
-      process.stdout.write(JSON.stringify(result));
+      await new Promise((r) => setTimeout(r, 100));
+      Atomics.store(stop, 0, 1);
+      const result = await next();
+      process.stdout.write(JSON.stringify({ ...result, first: messages[0] }));
       `,
       { FILE: fileOf(16) },
     );
@@ -382,6 +389,7 @@ describe('use after close', () => {
     const r = JSON.parse(child.stdout);
     assert.ok(r.rounds > 0);
     assert.ok(r.zeroRounds > 0, 'after close the worker reads zeros');
+    assert.equal(r.first, 'reading');
     assert.ok(r.zeroRounds < r.rounds, 'before close it read the file');
   });
 });
