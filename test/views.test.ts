@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { constants as bufferConstants } from 'node:buffer';
 import { closeSync, ftruncateSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -156,7 +157,10 @@ describe('mapping.view', () => {
     assert.equal(all[all.length - 1], 6.25);
     const tail = m.view(Float64Array, { offset: 2 ** 32, length: 2 ** 17 });
     assert.equal(tail[tail.length - 1], 6.25);
-    assert.ok(tail.buffer instanceof SharedArrayBuffer);
+    // Where a Buffer cannot hold the whole mapping (4 GiB on Node 20), views go through the
+    // SharedArrayBuffer; runtimes with larger Buffers (Node 22 on) use the Buffer's memory.
+    const shared = size > bufferConstants.MAX_LENGTH;
+    assert.equal(tail.buffer instanceof SharedArrayBuffer, shared);
   });
 });
 
