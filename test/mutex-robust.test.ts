@@ -272,9 +272,17 @@ describe('Mutex across pid namespaces', () => {
       assert.equal(mutex.tryLock(), false);
       await assert.rejects(mutex.lockAsync({ timeout: 300 }), { code: 'ERR_MEMMAP_TIMEOUT' });
       assert.throws(() => mutex.lock({ timeout: 300 }), { code: 'ERR_MEMMAP_TIMEOUT' });
-      const waiting = mutex.lockAsync();
+      // Bounded by our own abort, so that a lost owner-died ends the wait and lets this file's
+      // process exit (a timed-out test alone would leave the wait keeping it alive).
+      const give = new AbortController();
+      const timer = setTimeout(() => give.abort(), 10_000);
+      const waiting = mutex.lockAsync({ signal: give.signal });
       await killed(holder);
-      assert.equal(await waiting, 'owner-died');
+      try {
+        assert.equal(await waiting, 'owner-died');
+      } finally {
+        clearTimeout(timer);
+      }
       mutex.unlock();
     });
   });
