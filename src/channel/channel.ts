@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { MemmapError, outOfRange } from '../errors.js';
 import { validateInteger, validateOptions } from '../internal/validate.js';
 import { SharedMemory } from '../shm.js';
@@ -265,6 +266,10 @@ export function spawnWithChannel(
   }
   const channel = Channel.create(channelOptions);
   try {
+    // Loaded here, not at import: a process that merely loads node:child_process and then
+    // holds a Mutex inside another pid namespace is, when killed, not marked owner-died by the
+    // kernel (seen here; not understood yet), and every process that imports memmap would be.
+    const { spawn } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
     const child = spawn(command, args, {
       ...spawnOptions,
       env: { ...(spawnOptions.env ?? process.env), MEMMAP_CHANNEL_FD: '3' },
