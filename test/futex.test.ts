@@ -137,6 +137,63 @@ describe('futex', () => {
     await assert.rejects(futex.waitAsync(words, 0, 0, { signal: AbortSignal.abort() }), { name: 'AbortError' });
   });
 
+  it('a pending waitAsync ends with ERR_MEMMAP_CLOSED when its memory is closed, at every moment (2,400 rounds)', async () => {
+    // In a child: a wait that nothing can end would keep the process alive for ever. The close
+    // comes at once (the waiter thread has not seen the wait yet), after a turn (it sleeps on
+    // it), or from a worker; over shared anonymous memory, a file mapping and a worker's view.
+    // The word holds 0, the value zero pages hold, so a wait left on a stand-in would sleep on.
+    const result = await runModule(
+      `const { futex, SharedMemory, mapFile } = await import(process.env.MEMMAP);
+       const { writeFileSync, mkdtempSync } = await import('node:fs');
+       const { join } = await import('node:path');
+       const { tmpdir } = await import('node:os');
+       const file = join(mkdtempSync(join(tmpdir(), 'memmap-wait-')), 'words');
+       writeFileSync(file, Buffer.alloc(4096));
+       const codes = new Map();
+       const note = (e) => codes.set(e.code, (codes.get(e.code) ?? 0) + 1);
+       for (let round = 0; round < 2400; round++) {
+         const memory = round % 3 === 2 ? mapFile(file, { mode: 'write' }) : SharedMemory.anonymous(4096);
+         const words = new Int32Array(memory.sharedBuffer());
+         const waits = [futex.waitAsync(words, 0, 0), futex.waitAsync(words, 5, 0, { timeout: 60000 })];
+         const when = round % 4;
+         if (when === 1) await new Promise((r) => setImmediate(r));
+         else if (when === 2) await new Promise((r) => setTimeout(r, 1));
+         else if (when === 3) for (let i = 0; i < (round % 50) * 20; i++) Math.sqrt(i);
+         memory.close();
+         for (const w of waits) await w.then(() => note({ code: 'resolved' }), note);
+       }
+       process.stdout.write(JSON.stringify(Object.fromEntries(codes)));`,
+    );
+    assertExitedCleanly(result);
+    assert.deepEqual(JSON.parse(result.stdout), { ERR_MEMMAP_CLOSED: 4800 });
+  });
+
+  it("closing another thread's mapping of the same memory leaves this thread's wait pending", async () => {
+    const result = await runModule(
+      `const { futex, SharedMemory } = await import(process.env.MEMMAP);
+       const { Worker } = await import('node:worker_threads');
+       const shm = SharedMemory.anonymous(4096);
+       const words = new Int32Array(shm.sharedBuffer());
+       const worker = new Worker(
+         'const { workerData } = require("node:worker_threads");' +
+         'import(workerData.entry).then(({ SharedMemory }) => {' +
+         '  const other = SharedMemory.fromFd(workerData.fd);' +
+         '  const w = new Int32Array(other.sharedBuffer());' +
+         '  Atomics.load(w, 0);' +
+         '  setTimeout(() => other.close(), 50);' +
+         '});',
+         { eval: true, execArgv: [], workerData: { entry: process.env.MEMMAP, fd: shm.fd } },
+       );
+       const mine = futex.waitAsync(words, 0, 0, { timeout: 2000 });
+       await new Promise((r) => worker.once('exit', r));
+       // The worker's mapping is its own: closing it ends no wait of ours (ours times out).
+       const code = await mine.then(() => 'resolved', (e) => e.code);
+       process.stdout.write(code);`,
+    );
+    assertExitedCleanly(result);
+    assert.equal(result.stdout, 'ERR_MEMMAP_TIMEOUT');
+  });
+
   it('bad arguments have codes', () => {
     const words = new Int32Array(new SharedArrayBuffer(8));
     assertThrowsCode(() => futex.wait(new Uint8Array(4) as never, 0, 0), 'ERR_INVALID_ARG_TYPE');

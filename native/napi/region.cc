@@ -4,6 +4,7 @@
 
 #include "../os/guard.h"
 #include "../os/mm.h"
+#include "waiter.h"
 
 namespace memmap {
 
@@ -41,6 +42,9 @@ void unguard(Region* r) {
 int release_file(Region* r) {
   int rc = 0;
   int64_t size = static_cast<int64_t>(r->size);
+  // Asynchronous waits on words in the range end now: after the swap below no wake reaches them
+  // (zero pages that hold the value a waiter expects would keep it asleep for ever).
+  waiter_forget_range(r->base, r->size);
   if (r->views.load(std::memory_order_acquire) > 0) {
     // SAFETY: the zero pages go in while the range is still registered with the guard, so a
     // fault another thread takes in it meanwhile (through a SharedArrayBuffer, on a file that

@@ -111,7 +111,12 @@ void interrupt(WaiterThread* w, uint32_t* word) {
 }
 
 // One sleep of a waiter thread without futex_waitv, answering as words_wait would.
+// It sleeps in one-second slices: a wait taken off its list just before it went to sleep on
+// the word (whose memory was then closed, so that no wake comes) costs it a second, not the
+// thread.
 int wait_one(uint32_t* const* words, const uint32_t* expected, size_t count, int64_t deadline) {
+  int64_t slice = mm::monotonic_ns() + 1000000000LL;
+  if (count > 1 && (deadline < 0 || deadline > slice)) deadline = slice;
   int rc = mm::word_wait_until(words[count - 1], expected[count - 1], deadline);
   return rc == 0 ? static_cast<int>(count - 1) : rc;
 }
@@ -348,6 +353,32 @@ napi_value js_futex_cancel(napi_env env, napi_callback_info info) {
     }
   }
   return make_int(env, 0);
+}
+
+void waiter_forget_range(const void* base, size_t size) {
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(base);
+  std::lock_guard<std::mutex> threads(g_threads_mutex);
+  for (auto& w : g_threads) {
+    std::lock_guard<std::mutex> lock(w->mutex);
+    bool changed = false;
+    for (size_t i = 0; i < w->waits.size();) {
+      const uintptr_t at = reinterpret_cast<uintptr_t>(w->waits[i].word);
+      if (at - begin < size) {
+        // The waiter thread may be asleep on this word, or about to be: the poke below changes
+        // its control word, so its sleep ends (or does not begin) and it rebuilds its list
+        // without the word. Without futex_waitv it sleeps on the word itself, which the wake
+        // reaches while the range is still mapped.
+        deliver(w->waits[i], kWaitClosed);
+        uint32_t* word = w->waits[i].word;
+        w->waits.erase(w->waits.begin() + static_cast<std::ptrdiff_t>(i));
+        interrupt(w.get(), word);
+        changed = true;
+      } else {
+        i++;
+      }
+    }
+    if (changed) poke(w.get());
+  }
 }
 
 // threadIds() -> [pid, tid] of the calling JavaScript thread.

@@ -35,6 +35,9 @@ interface Pending {
 /** The longest single sleep of a sync wait in the kernel, in nanoseconds (see futex.wait). */
 export const SLICE_NS = 100e6;
 
+/** The status of a wait whose memory was closed under it (native kWaitClosed, -ESHUTDOWN). */
+const WAIT_CLOSED = -108;
+
 const pending = new Map<number, Pending>();
 let nextId = 1;
 let initialised = false;
@@ -51,7 +54,9 @@ function dispatch(id: number, status: number): void {
   }
   if (status === 0) wait.resolve('ok');
   else if (status === -110 /* ETIMEDOUT */) wait.reject(timeoutError());
-  else wait.reject(systemError(status, 'futex_waitv'));
+  else if (status === WAIT_CLOSED) {
+    wait.reject(new MemmapError('ERR_MEMMAP_CLOSED', 'waitAsync: the memory of the word was closed while waiting'));
+  } else wait.reject(systemError(status, 'futex_waitv'));
 }
 
 function timeoutError(): MemmapError {
@@ -119,7 +124,8 @@ export const futex = {
    * memmap's own waiter threads, not libuv's pool, so any number of them can be pending
    * while fs calls go on. A pending wait keeps the process alive. A wait aborted after it was
    * woken passes the wake on to another waiter of the word, so that none is lost.
-   * @throws (rejects) MemmapError ERR_MEMMAP_TIMEOUT after `timeout` ms; an AbortError when
+   * @throws (rejects) MemmapError ERR_MEMMAP_TIMEOUT after `timeout` ms; ERR_MEMMAP_CLOSED
+   * when the memmap mapping that holds the word is closed meanwhile; an AbortError when
    * `signal` aborts.
    * @example
    * await futex.waitAsync(words, 0, 0, { timeout: 5000 });
