@@ -25,8 +25,15 @@ const STEP = {
 } as const;
 
 /** A child that attaches the Mutex at 0 of NAME and runs `body`; `stop(step)` arms the hook. */
-function child(name: string, body: string, prefix: string[] = []): ChildProcess {
+function child(
+  name: string,
+  body: string,
+  prefix: string[] = [],
+  nodeArgs: string[] = [],
+  env: Record<string, string> = {},
+): ChildProcess {
   const args = [
+    ...nodeArgs,
     '--input-type=module',
     '-e',
     `const { Mutex, SharedMemory } = await import(process.env.MEMMAP);
@@ -40,7 +47,7 @@ function child(name: string, body: string, prefix: string[] = []): ChildProcess 
   ];
   const [command, ...rest] = [...prefix, process.execPath, ...args] as [string, ...string[]];
   return spawn(command, rest, {
-    env: { ...process.env, MEMMAP: entry, ADDON: coreAddon, NAME: name },
+    env: { ...process.env, MEMMAP: entry, ADDON: coreAddon, NAME: name, ...env },
     stdio: ['pipe', 'pipe', 'inherit'],
   });
 }
@@ -247,6 +254,78 @@ describe('Mutex: kill -9 at random moments', () => {
     }));
 });
 
+describe('Mutex: a holder whose Mutex and memory are unreachable', () => {
+  it(
+    'a holder that keeps no reference, garbage collected while it holds the lock, then killed: owner-died',
+    {
+      timeout: 60_000,
+    },
+    () =>
+      withShm(async (shm, name) => {
+        const mutex = Mutex.attach(shm, 0);
+        const words = new Int32Array(shm.sharedBuffer());
+        // The child's own Mutex and SharedMemory go out of reach after the block; collections
+        // (and the finalizers' turns) follow before it reports. Memory unmapped under the record
+        // would stop the kernel's walk of its robust list at death: the lock would stay held.
+        const holder = child(
+          name,
+          `(() => { const own = SharedMemory.open(process.env.NAME); Mutex.attach(own, 0).lock(); })();
+         for (let i = 0; i < 4; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 25)); }
+         process.stdout.write('locked'); setInterval(() => {}, 1000);`,
+          [],
+          ['--expose-gc'],
+        );
+        await said(holder, 'locked');
+        assert.equal(mutex.tryLock(), false, 'the lock is still held after the collections');
+        const waiter = mutex.lockAsync({ timeout: 20_000 });
+        await announced(words);
+        await killed(holder);
+        assert.equal(await waiter, 'owner-died');
+        mutex.unlock();
+      }),
+  );
+
+  it(
+    'a holder that closes one of two mappings it holds locks in: that lock is handed on at once, the other at its death',
+    {
+      timeout: 60_000,
+    },
+    () =>
+      withShm((first, firstName) =>
+        withShm(async (second, secondName) => {
+          const a = Mutex.attach(first, 0);
+          const b = Mutex.attach(second, 0);
+          const holder = child(
+            firstName,
+            `const other = SharedMemory.open(process.env.SECOND);
+           mutex.lock();
+           Mutex.attach(other, 0).lock();
+           process.stdout.write('locked');
+           process.stdin.once('data', () => { other.close(); process.stdout.write('closed'); setInterval(() => {}, 1000); });`,
+            [],
+            [],
+            { SECOND: secondName },
+          );
+          await said(holder, 'locked');
+          assert.equal(b.tryLock(), false);
+          // The lock in the mapping it closes is handed on as a dead holder's would be...
+          const handedOn = b.lockAsync({ timeout: 20_000 });
+          await announced(new Int32Array(second.sharedBuffer()));
+          holder.stdin?.write('go');
+          assert.equal(await handedOn, 'owner-died');
+          // ...and its record left the thread's robust list, which the kernel still walks whole
+          // when the holder is killed (the record linked after the first lock came off it).
+          const firstWaiter = a.lockAsync({ timeout: 20_000 });
+          await announced(new Int32Array(first.sharedBuffer()));
+          await killed(holder);
+          assert.equal(await firstWaiter, 'owner-died');
+          a.unlock();
+          b.unlock();
+        }),
+      ),
+  );
+});
+
 describe('Mutex across pid namespaces', () => {
   const unshare = spawnSync('unshare', ['--pid', '--fork', '--kill-child', '--mount-proc', 'true']);
   const why = unshare.status === 0 ? undefined : 'unshare --pid needs root and util-linux';
@@ -279,27 +358,15 @@ describe('Mutex across pid namespaces', () => {
     });
   };
 
-  // Both marked todo (the runner shows them) until the failure is understood: a holder in
-  // another pid namespace is killed, and its lock word keeps its thread id (1) with no
-  // FUTEX_OWNER_DIED, as if the kernel's walk of its robust list never reached the record.
-  // Seen every time when the holder loaded node:child_process before it locked (memmap itself
-  // loads it only when it spawns), and for the plain holder when this file runs in the full
-  // suite (it passes alone).
   it(
     'a live holder in another pid namespace is waited for; killed, it is reported owner-died',
-    {
-      timeout: 30_000,
-      todo: 'in the full suite the killed holder in another pid namespace is not marked owner-died',
-    },
+    { timeout: 30_000 },
     holderInAnotherNamespace(''),
   );
 
   it(
     'the same when the holder loaded node:child_process first',
-    {
-      timeout: 30_000,
-      todo: 'a killed holder in another pid namespace that loaded node:child_process is not marked owner-died',
-    },
+    { timeout: 30_000 },
     holderInAnotherNamespace("await import('node:child_process');"),
   );
 });

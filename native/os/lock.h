@@ -66,6 +66,10 @@ int lock_usable();
 // end of a JavaScript environment, whose mappings go away before its thread does.
 void lock_abandon_all();
 
+// The same for the locks the calling thread holds in [base, base + size): memory about to be
+// unmapped (a mapping closed by its holder), where the records must not stay on the list.
+void lock_abandon_range(const void* base, size_t size);
+
 // Test-only: makes the process stop itself (SIGSTOP) when it reaches step `step` of a lock
 // operation (see the kLockStep* values in lock_linux.cc); 0 turns it off. Inert otherwise.
 void lock_test_stop(int step);

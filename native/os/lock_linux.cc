@@ -347,26 +347,40 @@ int lock_usable() {
   return thread_head(&error) == nullptr ? static_cast<int>(error) : 0;
 }
 
+namespace {
+
+// Hands on the lock t_held.words[i] as a dying thread's would be, and forgets it.
+void abandon(RobustHead* head, int i) {
+  uint32_t* word = t_held.words[i];
+  void** node = node_of(word, head);
+  void** at = find(head, node);
+  set_pending(head, node);
+  if (at != nullptr) unlink(head, at, node);
+  t_held.words[i] = t_held.words[--t_held.count];
+  // As the kernel's handle_futex_death does: keep WAITERS, set OWNER_DIED, wake one.
+  uint32_t value = __atomic_load_n(word, __ATOMIC_RELAXED);
+  while ((value & kWordTidMask) == t_lists.tid) {
+    uint32_t dead = (value & kWordWaiters) | kWordOwnerDied;
+    if (__atomic_compare_exchange_n(word, &value, dead, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
+      if (value & kWordWaiters) word_wake(word, 1);
+      break;
+    }
+  }
+  set_pending(head, nullptr);
+}
+
+}  // namespace
+
 void lock_abandon_all() {
   if (!t_lists.known || t_lists.head == nullptr) return;
-  RobustHead* head = t_lists.head;
-  while (t_held.count > 0) {
-    uint32_t* word = t_held.words[t_held.count - 1];
-    void** node = node_of(word, head);
-    void** at = find(head, node);
-    set_pending(head, node);
-    if (at != nullptr) unlink(head, at, node);
-    t_held.count--;
-    // As the kernel's handle_futex_death does: keep WAITERS, set OWNER_DIED, wake one.
-    uint32_t value = __atomic_load_n(word, __ATOMIC_RELAXED);
-    while ((value & kWordTidMask) == t_lists.tid) {
-      uint32_t dead = (value & kWordWaiters) | kWordOwnerDied;
-      if (__atomic_compare_exchange_n(word, &value, dead, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
-        if (value & kWordWaiters) word_wake(word, 1);
-        break;
-      }
-    }
-    set_pending(head, nullptr);
+  while (t_held.count > 0) abandon(t_lists.head, t_held.count - 1);
+}
+
+void lock_abandon_range(const void* base, size_t size) {
+  if (!t_lists.known || t_lists.head == nullptr) return;
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(base);
+  for (int i = t_held.count - 1; i >= 0; i--) {
+    if (reinterpret_cast<uintptr_t>(t_held.words[i]) - begin < size) abandon(t_lists.head, i);
   }
 }
 

@@ -12,6 +12,7 @@ int lock_release(uint32_t*) { return -ENOSYS; }
 bool lock_held(uint32_t*) { return false; }
 int lock_usable() { return -ENOSYS; }
 void lock_abandon_all() {}
+void lock_abandon_range(const void*, size_t) {}
 void lock_test_stop(int) {}
 
 }  // namespace mm

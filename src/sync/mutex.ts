@@ -86,6 +86,16 @@ interface Lane {
 
 const lanes = new WeakMap<object, Map<number, Lane>>();
 
+/**
+ * The Mutex objects through which this thread holds locks, by lane. While a thread holds a
+ * lock, its record stays linked into the thread's robust futex list, and the kernel walks that
+ * list when the thread dies: were the Mutex and its memory garbage collected meanwhile (code
+ * that locks and keeps no reference is common), the memory would be unmapped under the record,
+ * and the walk would stop there, leaving the lock held by a dead thread for ever. Held here,
+ * the memory stays mapped until unlock.
+ */
+const holding = new Map<Lane, Mutex>();
+
 function laneOf(target: object, byteOffset: number): Lane {
   let byOffset = lanes.get(target);
   if (byOffset === undefined) {
@@ -121,9 +131,10 @@ function timeoutError(): MemmapError {
  * it before going on. Async callers on one thread (lockAsync, withLock) queue in order.
  *
  * Safety: a live holder is never robbed, in any pid namespace: only the kernel, which sees
- * the thread die, marks its lock. Close the mapping only once this thread released every
- * Mutex in it (a record still linked into the thread's robust list would point into memory
- * that is no longer the lock's).
+ * the thread die, marks its lock. While this thread holds the lock, the Mutex and its
+ * memory stay reachable (the kernel walks the thread's robust list at its death, and memory
+ * unmapped under a linked record would end the walk). Closing the mapping while holding hands
+ * the lock on as 'owner-died'.
  */
 export class Mutex {
   readonly #words: Int32Array;
@@ -271,6 +282,7 @@ export class Mutex {
       );
     }
     this.#lane.owned = false;
+    holding.delete(this.#lane);
     this.#next();
   }
 
@@ -297,6 +309,7 @@ export class Mutex {
   #taken(rc: number): LockResult {
     if (rc === ACQUIRED || rc === OWNER_DIED) {
       this.#lane.owned = true;
+      holding.set(this.#lane, this);
       return rc === ACQUIRED ? 'acquired' : 'owner-died';
     }
     if (rc === EDEADLK) throw new MemmapError('ERR_MEMMAP_DEADLOCK', 'lock: this thread holds the mutex already');
@@ -338,6 +351,7 @@ export class Mutex {
         if (signal?.aborted) {
           // Aborted while a wake was on its way to us: the lock goes on to the next waiter.
           addon.lockRelease(this.#record);
+          holding.delete(this.#lane);
           throw abortError(signal);
         }
         return result;
