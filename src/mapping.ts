@@ -31,7 +31,7 @@ import {
   split as scanSplit,
   createReadStream as streamOf,
 } from './lines.js';
-import { addon, createSharedArrayBuffer, FileKind, type Handle, runtimeName } from './native.js';
+import { addon, createSharedArrayBuffer, FileKind, type Handle, roomForMapping, runtimeName } from './native.js';
 import { numaNodes } from './numa.js';
 
 /**
@@ -1307,6 +1307,7 @@ export function mapDescriptor(fd: number, path: string | null, options: Descript
       grew = true;
     }
     const delta = offset % pageSize;
+    if (!roomForMapping(length)) throw systemError(-12, 'mmap', path, mapHint(-12, flags, hint));
     const handle = addon.mapFile(
       fd,
       offset - delta,
@@ -1367,6 +1368,7 @@ export function mapAnonymous(length: number, options?: MapAnonymousOptions): Map
     (noReserve ? FLAG_NO_RESERVE : 0) |
     (huge === '2MB' ? FLAG_HUGE_2M : huge === '1GB' ? FLAG_HUGE_1G : 0) |
     (thp ? FLAG_ALIGN_HUGE : 0);
+  if (!roomForMapping(length)) throw systemError(-12, 'mmap', null, mapHint(-12, flags, hint));
   const handle = addon.mapAnonymous(length, shared, flags, hint);
   if (typeof handle === 'number') throw systemError(handle, 'mmap', null, mapHint(handle, flags, hint));
   if (thp) {

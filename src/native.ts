@@ -125,6 +125,7 @@ export enum FileKind {
 
 interface SabHelper {
   create(address: bigint, length: number, deleter: bigint, hint: bigint): SharedArrayBuffer;
+  collect(): void;
 }
 
 /** The package root: dist/src/native.js sits two folders below it. */
@@ -159,6 +160,40 @@ function loadHelper(): SabHelper | null {
   }
   return helper;
 }
+
+/**
+ * Address space that closed mappings may keep reserved (zero-page stand-ins under views not yet
+ * collected) before a new mapping first asks for a full collection (where the runtime lets
+ * memmap ask: Node 20 and 22), and the amount past which it is refused with ENOMEM. A
+ * synchronous loop that maps, views and closes large files never lets Node-API finalizers run,
+ * and V8 sees no memory pressure from mapped memory: without a limit the stand-ins would take
+ * the whole address space, and V8's own next allocation would end the process.
+ */
+export const STANDING_COLLECT = 2 ** 43; // 8 TiB
+export const STANDING_LIMIT = 2 ** 45; // 32 TiB
+
+/**
+ * Before a new mapping: whether the stand-ins of closed mappings leave room for it. Asks for a
+ * collection when they hold more than STANDING_COLLECT; returns false when they still hold
+ * more than STANDING_LIMIT (the caller refuses the mapping with ENOMEM).
+ */
+export function roomForMapping(length: number): boolean {
+  let standing = addon.regionCounts()[2];
+  if (standing + length <= STANDING_COLLECT) return true;
+  // Again only once another eighth of the limit stands: views that are still reachable keep
+  // their stand-ins through any collection, and a full one per mapping would be paid for nothing.
+  if (standing > standingAfterCollect + STANDING_LIMIT / 8) {
+    const v8 = loadHelper();
+    if (v8 !== null && typeof v8.collect === 'function') {
+      v8.collect();
+      standing = addon.regionCounts()[2];
+    }
+    standingAfterCollect = standing;
+  }
+  return standing + length <= STANDING_LIMIT;
+}
+
+let standingAfterCollect = 0;
 
 /** A SharedArrayBuffer over [start, start + length) of a region. */
 export function createSharedArrayBuffer(handle: Handle, start: number, length: number): SharedArrayBuffer {

@@ -103,6 +103,62 @@ describe('leaks', () => {
     }
   });
 
+  it('closed mappings whose views are not yet collected cannot take the whole address space: a collection, then ENOMEM', {
+    timeout: 120_000,
+  }, async (t) => {
+    if (Number(process.versions.node.split('.')[0]) >= 24) {
+      return t.skip(
+        'Node 24 and later wrap SharedArrayBuffers in Node-API: memmap cannot ask that runtime for a collection',
+      );
+    }
+    // In a child: before the limit, a synchronous loop of this kind took every free address,
+    // and V8's next allocation of its own ended the process ("Committing semi space failed").
+    const result = await runModule(
+      `const { mapFile } = await import(process.env.MEMMAP);
+       const { createRequire } = await import('node:module');
+       const { openSync, ftruncateSync, closeSync, mkdtempSync } = await import('node:fs');
+       const { join } = await import('node:path');
+       const { tmpdir } = await import('node:os');
+       const core = createRequire(import.meta.url)(process.env.ADDON);
+       const path = join(mkdtempSync(join(tmpdir(), 'memmap-standing-')), 'sparse');
+       const fd = openSync(path, 'w'); ftruncateSync(fd, 2 ** 30); closeSync(fd);
+       const TiB = 2 ** 40;
+       // 20,000 cycles of 1 GiB, views dropped at once: 20 TiB closed, never more than ~8 standing.
+       let most = 0;
+       for (let i = 0; i < 20000; i++) {
+         const m = mapFile(path);
+         new Uint8Array(m.sharedBuffer())[i % 4096];
+         m.close();
+         most = Math.max(most, core.regionCounts()[2]);
+       }
+       // Views kept: no collection can free them, and the limit answers ENOMEM.
+       const kept = [];
+       let error = null;
+       for (let i = 0; i < 40000 && error === null; i++) {
+         try {
+           const m = mapFile(path);
+           kept.push(m.sharedBuffer());
+           m.close();
+         } catch (e) { error = e; }
+       }
+       const atLimit = core.regionCounts()[2];
+       kept.length = 0;
+       for (let i = 0; i < 4; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 20)); }
+       const after = core.regionCounts()[2];
+       const again = mapFile(path); again.close();
+       process.stdout.write(JSON.stringify({ most: most / TiB, code: error?.code, message: error?.message, mapped: kept.length, atLimit: atLimit / TiB, after: after / TiB }));`,
+      { ADDON: coreAddon },
+      ['--expose-gc'],
+    );
+    assertExitedCleanly(result);
+    const r = JSON.parse(result.stdout);
+    assert.ok(r.most <= 8 + 1 / 1024, `${r.most} TiB stood at most while views were dropped`);
+    assert.equal(r.code, 'ENOMEM');
+    assert.match(r.message, /closed mappings stay reserved while Buffers or SharedArrayBuffers of them are alive/);
+    assert.ok(r.atLimit <= 32 && r.atLimit > 31, `${r.atLimit} TiB standing at the limit`);
+    assert.ok(r.after < 1, `${r.after} TiB standing once the views were collected`);
+  });
+
   it('forgotten mappings are released by the garbage collector between turns of the event loop', async () => {
     const path = join(dir, 'forgotten.bin');
     writeFileSync(path, Buffer.alloc(8192, 2));

@@ -45,10 +45,16 @@ void create(const v8::FunctionCallbackInfo<v8::Value>& info) {
   info.GetReturnValue().Set(v8::SharedArrayBuffer::New(isolate, std::move(store)));
 }
 
+// collect(): a full, synchronous garbage collection (what the isolate does when the system is
+// low on memory). memmap asks for it when closed mappings whose SharedArrayBuffers are not yet
+// collected hold much address space: their backing stores, once freed, release it.
+void collect(const v8::FunctionCallbackInfo<v8::Value>& info) { info.GetIsolate()->LowMemoryNotification(); }
+
 }  // namespace
 
 }  // namespace memmap_v8
 
 NODE_MODULE_INIT(/* exports, module, context */) {
   NODE_SET_METHOD(exports, "create", memmap_v8::create);
+  NODE_SET_METHOD(exports, "collect", memmap_v8::collect);
 }
