@@ -28,6 +28,10 @@ export type MemmapErrorCode =
   | 'ERR_MEMMAP_NOT_OWNER'
   /** lock() by the thread that holds the lock already. */
   | 'ERR_MEMMAP_DEADLOCK'
+  /** attach() over words that hold zeros: nobody has created the primitive there yet. */
+  | 'ERR_MEMMAP_NOT_INITIALIZED'
+  /** Mutex.create() over a Mutex that a thread holds now (pass reset: true to set it up anyway). */
+  | 'ERR_MEMMAP_BUSY'
   /** This runtime or platform cannot do what was asked. */
   | 'ERR_MEMMAP_UNSUPPORTED'
   /**

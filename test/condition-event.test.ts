@@ -26,7 +26,7 @@ describe('Event', () => {
 
   it('placement errors: no event there, a private mapping, too small, misaligned, bad initial', () => {
     const sab = new SharedArrayBuffer(32);
-    assertThrowsCode(() => Event.attach(sab, 0), 'ERR_INVALID_ARG_VALUE');
+    assertThrowsCode(() => Event.attach(sab, 0), 'ERR_MEMMAP_NOT_INITIALIZED');
     assertThrowsCode(() => Event.create(sab, 2), 'ERR_INVALID_ARG_VALUE');
     assertThrowsCode(() => Event.create(sab, 24), 'ERR_MEMMAP_OUT_OF_RANGE');
     assertThrowsCode(() => Event.create(sab, 0, 1 as unknown as boolean), 'ERR_INVALID_ARG_TYPE');
@@ -109,7 +109,7 @@ describe('Condition', () => {
     await assert.rejects(condition.waitAsync(mutex, { signal: AbortSignal.timeout(20) }), { name: 'AbortError' });
     mutex.unlock(); // held again after the abort, by this thread
     assertThrowsCode(() => condition.notify(-1), 'ERR_OUT_OF_RANGE');
-    assertThrowsCode(() => Condition.attach(sab, 96), 'ERR_INVALID_ARG_VALUE');
+    assertThrowsCode(() => Condition.attach(sab, 96), 'ERR_MEMMAP_NOT_INITIALIZED');
     condition.notifyAll(); // nobody waits: nothing happens
   });
 

@@ -200,7 +200,7 @@ describe('Mutex errors and options', () => {
     new Int32Array(shm.sharedBuffer(), 256, 4).set([0, 0, 0x6d6d7478, 0]);
     assertThrowsCode(() => Mutex.attach(shm, 256), 'ERR_MEMMAP_UNSUPPORTED');
     assertThrowsCode(() => Mutex.create(shm, 4088), 'ERR_MEMMAP_OUT_OF_RANGE');
-    assertThrowsCode(() => Mutex.attach(shm, 64), 'ERR_INVALID_ARG_VALUE');
+    assertThrowsCode(() => Mutex.attach(shm, 64), 'ERR_MEMMAP_NOT_INITIALIZED');
     assertThrowsCode(() => Mutex.create(new ArrayBuffer(64) as never, 0), 'ERR_INVALID_ARG_TYPE');
     const mutex = Mutex.create(shm, 0);
     shm.close();

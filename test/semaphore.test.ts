@@ -19,7 +19,7 @@ describe('Semaphore', () => {
     assertThrowsCode(() => sem.wait({ timeout: 20 }), 'ERR_MEMMAP_TIMEOUT');
     await assertRejectsCode(sem.waitAsync({ timeout: 20 }), 'ERR_MEMMAP_TIMEOUT');
     await assert.rejects(sem.waitAsync({ signal: AbortSignal.timeout(20) }), { name: 'AbortError' });
-    assertThrowsCode(() => Semaphore.attach(shm, 64), 'ERR_INVALID_ARG_VALUE');
+    assertThrowsCode(() => Semaphore.attach(shm, 64), 'ERR_MEMMAP_NOT_INITIALIZED');
     assertThrowsCode(() => Semaphore.create(shm, 0, -1), 'ERR_OUT_OF_RANGE');
   });
 

@@ -13,7 +13,15 @@ import { validateInteger } from '../internal/validate.js';
 import type { Mapping } from '../mapping.js';
 import { futex } from './futex.js';
 import type { LockResult, Mutex } from './mutex.js';
-import { abortError, attachWords, checkOpen, createWords, type SyncTarget, waitingOf } from './placement.js';
+import {
+  abortError,
+  attachWords,
+  checkOpen,
+  createOrAttachWords,
+  createWords,
+  type SyncTarget,
+  waitingOf,
+} from './placement.js';
 
 const MARKER = 0x6d636e64;
 
@@ -51,6 +59,15 @@ export class Condition {
   /** Joins a condition created at `byteOffset` by another process or thread. */
   static attach(target: SyncTarget, byteOffset = 0): Condition {
     return new Condition(...attachWords(target, byteOffset, 'Condition', MARKER));
+  }
+
+  /**
+   * Joins the condition at `byteOffset`, or sets it up if the words there hold zeros; exactly
+   * one caller sets it up, the others wait up to 5 s for it. As Semaphore.createOrAttach.
+   */
+  static createOrAttach(target: SyncTarget, byteOffset = 0): Condition {
+    const [words, mapping] = createOrAttachWords(target, byteOffset, 'Condition', MARKER);
+    return new Condition(words, mapping);
   }
 
   /**

@@ -15,6 +15,7 @@ import {
   abortError,
   attachWords,
   checkOpen,
+  createOrAttachWords,
   createWords,
   type SyncTarget,
   slice,
@@ -52,6 +53,16 @@ export class Event {
   /** Joins an event created at `byteOffset` by another process or thread. */
   static attach(target: SyncTarget, byteOffset = 0): Event {
     return new Event(...attachWords(target, byteOffset, 'Event', MARKER));
+  }
+
+  /**
+   * Joins the event at `byteOffset`, or sets it up (set or not) if the words there hold zeros;
+   * exactly one caller sets it up, the others wait up to 5 s for it. As Semaphore.createOrAttach.
+   */
+  static createOrAttach(target: SyncTarget, byteOffset = 0, initiallySet = false): Event {
+    const first = validateBoolean(initiallySet, 'initiallySet') ? 1 : 0;
+    const [words, mapping] = createOrAttachWords(target, byteOffset, 'Event', MARKER, first);
+    return new Event(words, mapping);
   }
 
   /** Whether it is set now (a snapshot). */

@@ -21,6 +21,7 @@
  * @module
  */
 import { MemmapError, systemError } from '../errors.js';
+import { validateBoolean, validateOptions } from '../internal/validate.js';
 import type { Mapping } from '../mapping.js';
 import { addon, type LockHandle } from '../native.js';
 import { futex, SLICE_NS } from './futex.js';
@@ -28,7 +29,9 @@ import {
   abortError,
   attachWords,
   checkOpen,
+  createOrAttachWords,
   createWords,
+  placeWords,
   type Shape,
   type SyncTarget,
   spinUntil,
@@ -64,6 +67,7 @@ const SHAPE: Shape = { size: 64, align: 8 };
 const WAITERS = 1 << 31;
 /** FUTEX_TID_MASK. */
 const TID_MASK = 0x3fffffff;
+const OWNER_DIED_BIT = 0x40000000;
 
 const ACQUIRED = 0;
 const OWNER_DIED = 1;
@@ -166,8 +170,40 @@ export class Mutex {
    * using shm = SharedMemory.create('/counter', 4096);
    * const mutex = Mutex.create(shm, 0);
    */
-  static create(target: MutexTarget, byteOffset = 0): Mutex {
+  static create(target: MutexTarget, byteOffset = 0, options?: { reset?: boolean }): Mutex {
+    const opts = validateOptions(options, 'options', ['reset'] as const);
+    const reset = opts.reset === undefined ? false : validateBoolean(opts.reset, 'options.reset');
+    if (!reset) {
+      const [words] = placeWords(target, byteOffset, 'Mutex', SHAPE);
+      const state = Atomics.load(words, 0);
+      if (Atomics.load(words, 2) === MARKER && (state & TID_MASK) !== 0 && (state & OWNER_DIED_BIT) === 0) {
+        throw new MemmapError(
+          'ERR_MEMMAP_BUSY',
+          `Mutex.create: a thread (${state & TID_MASK}) holds the Mutex at byte ${byteOffset} now; setting it up again would free the lock under its holder: use Mutex.attach, or pass { reset: true } if no one can be holding it`,
+        );
+      }
+    }
     return new Mutex(createWords(target, byteOffset, 'Mutex', MARKER, 0, SHAPE), target, byteOffset);
+  }
+
+  /**
+   * Joins the Mutex at `byteOffset`, or sets it up if the 64 bytes there hold zeros (new
+   * memory): processes started in any order meet without a retry loop, and exactly one of them
+   * sets it up. Waits up to 5 s for one that is setting it up now.
+   * @throws ERR_MEMMAP_TIMEOUT if a setup began and never finished; ERR_INVALID_ARG_VALUE if the
+   * bytes hold something else; ERR_MEMMAP_UNSUPPORTED over a Mutex of an earlier layout.
+   * @example
+   * const mutex = Mutex.createOrAttach(shm, 0);
+   */
+  static createOrAttach(target: MutexTarget, byteOffset = 0): Mutex {
+    let placed: [Int32Array, Mapping | null, boolean];
+    try {
+      placed = createOrAttachWords(target, byteOffset, 'Mutex', MARKER, 0, SHAPE);
+    } catch (error) {
+      if ((error as { code?: string }).code === 'ERR_INVALID_ARG_VALUE') Mutex.attach(target, byteOffset);
+      throw error;
+    }
+    return new Mutex([placed[0], placed[1]], target, byteOffset);
   }
 
   /**

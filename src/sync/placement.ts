@@ -5,6 +5,7 @@
 import { invalidArgType, invalidArgValue, MemmapError } from '../errors.js';
 import { validateInteger, validateOptions } from '../internal/validate.js';
 import { Mapping } from '../mapping.js';
+import { futex } from './futex.js';
 
 /** Where a primitive lives: a shared mapping, or a SharedArrayBuffer (between worker threads). */
 export type SyncTarget = Mapping | SharedArrayBuffer;
@@ -24,7 +25,7 @@ const WORDS: Shape = { size: SIZE, align: 4 };
  * The 32-bit words of a primitive at `byteOffset` (a multiple of `shape.align`) of a shared
  * writable mapping or a SharedArrayBuffer, and the mapping, if any, to check for closing.
  */
-function placeWords(
+export function placeWords(
   target: unknown,
   byteOffset: unknown,
   what: string,
@@ -81,6 +82,23 @@ export function createWords(
   return placed;
 }
 
+/** Whether every word holds zero: memory nobody has set anything up in (a new file, new shm). */
+function allZero(words: Int32Array): boolean {
+  for (let i = 0; i < words.length; i++) if (Atomics.load(words, i) !== 0) return false;
+  return true;
+}
+
+/** The error of attach() where word 2 does not hold `marker`. */
+function notThere(words: Int32Array, byteOffset: unknown, what: string): Error {
+  if (allZero(words)) {
+    return new MemmapError(
+      'ERR_MEMMAP_NOT_INITIALIZED',
+      `${what}.attach: the ${what} at byte ${byteOffset ?? 0} is not set up yet (its words hold zeros): create it first, or use ${what}.createOrAttach, which sets it up or waits for whoever does`,
+    );
+  }
+  return invalidArgValue('byteOffset', byteOffset, `holds no ${what}: create one there first`);
+}
+
 /** Joins a primitive that create() set up: its marker must be in word 2. */
 export function attachWords(
   target: unknown,
@@ -90,10 +108,56 @@ export function attachWords(
   shape = WORDS,
 ): [Int32Array, Mapping | null] {
   const placed = placeWords(target, byteOffset, what, shape);
-  if (Atomics.load(placed[0], 2) !== marker) {
-    throw invalidArgValue('byteOffset', byteOffset, `holds no ${what}: create one there first`);
-  }
+  if (Atomics.load(placed[0], 2) !== marker) throw notThere(placed[0], byteOffset, what);
   return placed;
+}
+
+/** How long createOrAttach waits for another process that is setting the primitive up. */
+export const SETUP_WAIT_MS = 5000;
+
+/**
+ * Joins the primitive at `byteOffset`, or sets it up there if the words hold zeros, whichever
+ * process or thread comes first. Setting up claims word 2 first (0 -> a negative value holding
+ * the pid, which no marker is), so exactly one caller writes the words, and the marker goes in
+ * last: the others wait (a few milliseconds at a time, at most SETUP_WAIT_MS) until it is
+ * there. Returns the words and whether this call set them up.
+ */
+export function createOrAttachWords(
+  target: unknown,
+  byteOffset: unknown,
+  what: string,
+  marker: number,
+  first = 0,
+  shape = WORDS,
+): [Int32Array, Mapping | null, boolean] {
+  const placed = placeWords(target, byteOffset, what, shape);
+  const [words] = placed;
+  const claim = 0x80000000 | process.pid | 0;
+  const deadline = performance.now() + SETUP_WAIT_MS;
+  for (;;) {
+    const seen = Atomics.load(words, 2);
+    if (seen === marker) return [...placed, false];
+    if (seen === 0) {
+      // Not zeros: data, unless another caller claimed and began to write meanwhile.
+      if (!allZero(words)) {
+        if (Atomics.load(words, 2) !== 0) continue;
+        break;
+      }
+      if (Atomics.compareExchange(words, 2, 0, claim) !== 0) continue;
+      const made = createWords(target, byteOffset, what, marker, first, shape);
+      futex.wake(words, 2);
+      return [...made, true];
+    }
+    if (seen >= 0) break; // another primitive's marker, or other data
+    if (performance.now() >= deadline) {
+      throw new MemmapError(
+        'ERR_MEMMAP_TIMEOUT',
+        `${what}.createOrAttach: process ${seen & 0x7fffffff} began to set up the ${what} at byte ${byteOffset ?? 0} and has not finished within ${SETUP_WAIT_MS} ms (killed while doing it?): ${what}.create sets it up again`,
+      );
+    }
+    futex.wait(words, 2, seen, 5);
+  }
+  throw invalidArgValue('byteOffset', byteOffset, `holds something other than a ${what} (not zeros to set one up in)`);
 }
 
 export function checkOpen(mapping: Mapping | null, what: string): void {

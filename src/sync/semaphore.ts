@@ -16,6 +16,7 @@ import {
   abortError,
   attachWords,
   checkOpen,
+  createOrAttachWords,
   createWords,
   type SyncTarget,
   slice,
@@ -52,6 +53,19 @@ export class Semaphore {
   /** Joins a semaphore created at `byteOffset` by another process or thread. */
   static attach(target: SyncTarget, byteOffset = 0): Semaphore {
     return new Semaphore(...attachWords(target, byteOffset, 'Semaphore', MARKER));
+  }
+
+  /**
+   * Joins the semaphore at `byteOffset`, or sets it up with count `initial` if the words there
+   * hold zeros (new memory): processes started in any order meet without a retry loop, and
+   * exactly one of them sets it up. Waits up to 5 s for one that is setting it up now.
+   * @throws ERR_MEMMAP_TIMEOUT if a setup began and never finished; ERR_INVALID_ARG_VALUE if the
+   * words hold something else.
+   */
+  static createOrAttach(target: SyncTarget, byteOffset = 0, initial = 0): Semaphore {
+    validateInteger(initial, 'initial', 0, 2 ** 31 - 1);
+    const [words, mapping] = createOrAttachWords(target, byteOffset, 'Semaphore', MARKER, initial);
+    return new Semaphore(words, mapping);
   }
 
   /** The count now (a snapshot). */
