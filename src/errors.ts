@@ -30,7 +30,7 @@ export type MemmapErrorCode =
   | 'ERR_MEMMAP_DEADLOCK'
   /** attach() over words that hold zeros: nobody has created the primitive there yet. */
   | 'ERR_MEMMAP_NOT_INITIALIZED'
-  /** Mutex.create() over a Mutex that a thread holds now (pass reset: true to set it up anyway). */
+  /** Mutex.create() over a Mutex a thread holds now (reset: true forces it); resize()/remap() while this thread holds a Mutex in the mapping. */
   | 'ERR_MEMMAP_BUSY'
   /** This runtime or platform cannot do what was asked. */
   | 'ERR_MEMMAP_UNSUPPORTED'

@@ -685,6 +685,7 @@ export class Mapping implements Disposable {
     if (this.#anonymous || this.#handle === null) {
       throw new MemmapError('ERR_MEMMAP_UNSUPPORTED', 'remap: anonymous memory has no file to map again');
     }
+    this.#refuseWhileLocked('remap');
     const fd = addon.fd(this.#handle);
     const size = mappableSize(fd, this.path);
     const length = wanted ?? Math.max(size - this.offset, 0);
@@ -695,6 +696,7 @@ export class Mapping implements Disposable {
       );
     }
     const old = this.#handle;
+    if (!roomForMapping()) throw systemError(-12, 'mmap', this.path, mapHint(-12, this.#flags, 0));
     const handle = addon.remapFile(
       old,
       this.offset - this.#delta,
@@ -747,6 +749,7 @@ export class Mapping implements Disposable {
         `resize: it changes the file, so it needs mode 'write' (this mapping is '${this.mode}'); remap() follows a file that another process resized`,
       );
     }
+    this.#refuseWhileLocked('resize');
     const handle = this.#handle;
     const fd = addon.fd(handle);
     const size = this.offset + newLength;
@@ -779,7 +782,7 @@ export class Mapping implements Disposable {
     // EBUSY: views of it are alive; EFAULT: protect() split the range into several kernel
     // mappings, which mremap cannot resize at once. Both: map the file anew instead.
     if (rc === -16 /* EBUSY */ || rc === -14 /* EFAULT */) {
-      const fresh = remapTo(newLength);
+      const fresh = roomForMapping() ? remapTo(newLength) : -12; /* ENOMEM */
       call = 'mmap';
       if (typeof fresh !== 'number') this.#adopt(fresh);
       rc = typeof fresh === 'number' ? fresh : 0;
@@ -934,6 +937,19 @@ export class Mapping implements Disposable {
     this.#arrayBuffer = null;
     this.#buffer = null;
     this.#shared = null;
+  }
+
+  /**
+   * remap() and resize() map the file anew, so a Mutex this thread holds in the range would
+   * have its record move from under the thread's robust list: refused until it is unlocked.
+   */
+  #refuseWhileLocked(call: string): void {
+    if (this.#handle !== null && addon.lockHeldIn(this.#handle)) {
+      throw new MemmapError(
+        'ERR_MEMMAP_BUSY',
+        `${call}: this thread holds a Mutex in the mapping; unlock it first (the lock's record would move with the memory), then attach the Mutex again over the new mapping`,
+      );
+    }
   }
 
   #check(what: string): void {
@@ -1307,7 +1323,7 @@ export function mapDescriptor(fd: number, path: string | null, options: Descript
       grew = true;
     }
     const delta = offset % pageSize;
-    if (!roomForMapping(length)) throw systemError(-12, 'mmap', path, mapHint(-12, flags, hint));
+    if (!roomForMapping()) throw systemError(-12, 'mmap', path, mapHint(-12, flags, hint));
     const handle = addon.mapFile(
       fd,
       offset - delta,
@@ -1368,7 +1384,7 @@ export function mapAnonymous(length: number, options?: MapAnonymousOptions): Map
     (noReserve ? FLAG_NO_RESERVE : 0) |
     (huge === '2MB' ? FLAG_HUGE_2M : huge === '1GB' ? FLAG_HUGE_1G : 0) |
     (thp ? FLAG_ALIGN_HUGE : 0);
-  if (!roomForMapping(length)) throw systemError(-12, 'mmap', null, mapHint(-12, flags, hint));
+  if (!roomForMapping()) throw systemError(-12, 'mmap', null, mapHint(-12, flags, hint));
   const handle = addon.mapAnonymous(length, shared, flags, hint);
   if (typeof handle === 'number') throw systemError(handle, 'mmap', null, mapHint(handle, flags, hint));
   if (thp) {

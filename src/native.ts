@@ -45,6 +45,7 @@ export interface Addon {
   guardInstall(): number;
   /** [regions alive, bytes mapped, bytes of those that are stand-ins under views of closed ranges]. */
   regionCounts(): [number, number, number];
+  lockHeldIn(handle: Handle): boolean;
   violationsAbsorbed(): number;
   protect(handle: Handle, start: number, length: number, protection: number): number;
   faultsAbsorbed(): number;
@@ -177,20 +178,27 @@ export const STANDING_LIMIT = 2 ** 45; // 32 TiB
  * collection when they hold more than STANDING_COLLECT; returns false when they still hold
  * more than STANDING_LIMIT (the caller refuses the mapping with ENOMEM).
  */
-export function roomForMapping(length: number): boolean {
+export function roomForMapping(): boolean {
   let standing = addon.regionCounts()[2];
-  if (standing + length <= STANDING_COLLECT) return true;
+  // The lowest figure seen since the last collection: views freed meanwhile count as freed.
+  standingAfterCollect = Math.min(standingAfterCollect, standing);
+  if (standing <= STANDING_COLLECT) return true;
   // Again only once another eighth of the limit stands: views that are still reachable keep
   // their stand-ins through any collection, and a full one per mapping would be paid for nothing.
   if (standing > standingAfterCollect + STANDING_LIMIT / 8) {
-    const v8 = loadHelper();
+    let v8: SabHelper | null = null;
+    try {
+      v8 = loadHelper();
+    } catch {
+      // A helper that does not load (built for another Node) only means no collection here.
+    }
     if (v8 !== null && typeof v8.collect === 'function') {
       v8.collect();
       standing = addon.regionCounts()[2];
     }
     standingAfterCollect = standing;
   }
-  return standing + length <= STANDING_LIMIT;
+  return standing <= STANDING_LIMIT;
 }
 
 let standingAfterCollect = 0;

@@ -124,6 +124,12 @@ describe('unaligned offsets', () => {
 });
 
 describe('64-bit sizes and offsets', () => {
+  it('a 40 TiB noReserve reservation maps (the stand-in budget counts closed ranges, not the new one)', () => {
+    using m = mapAnonymous(40 * 2 ** 40, { noReserve: true });
+    assert.equal(m.length, 40 * 2 ** 40);
+    assert.equal(new Uint8Array(m.sharedBuffer(), 2 ** 45, 1)[0], 0);
+  });
+
   it('maps at an offset above 4 GiB of a sparse file', () => {
     const path = join(dir, 'sparse.bin');
     const fd = openSync(path, 'w+');

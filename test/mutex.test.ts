@@ -4,8 +4,16 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
-import { Mutex, mapAnonymous, mapFile, SharedMemory } from '../src/index.js';
-import { assertExitedCleanly, assertThrowsCode, entry, runFixture, runModule, tempDir } from './helpers/index.js';
+import { Condition, Event, Mutex, mapAnonymous, mapFile, Semaphore, SharedMemory } from '../src/index.js';
+import {
+  assertExitedCleanly,
+  assertRejectsCode,
+  assertThrowsCode,
+  entry,
+  runFixture,
+  runModule,
+  tempDir,
+} from './helpers/index.js';
 
 const dir = tempDir();
 
@@ -185,6 +193,61 @@ describe('Mutex errors and options', () => {
       if (end === 'terminate') await worker.terminate();
       assert.equal(await waiting, 'owner-died', end);
       mutex.unlock();
+    }
+  });
+
+  it('a lock held across close(), resize() and withLock: refused or handed on, never leaked', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'locks');
+    writeFileSync(file, Buffer.alloc(8192));
+    using m = mapFile(file, { mode: 'write' });
+    using peer = mapFile(file, { mode: 'write' });
+    const mutex = Mutex.create(m, 0);
+    const other = Mutex.attach(peer, 0);
+    assert.equal(mutex.lock(), 'acquired');
+    // resize and remap would move the record from under the thread's robust list.
+    assertThrowsCode(() => m.resize(16384), 'ERR_MEMMAP_BUSY');
+    assertThrowsCode(() => m.remap(), 'ERR_MEMMAP_BUSY');
+    assert.equal(m.length, 8192, 'nothing changed');
+    assert.equal(other.locked, true, 'the holder still holds it');
+    mutex.unlock();
+    m.resize(16384);
+    // close() while holding: the lock is handed on at once; unlock then says the mapping is gone.
+    const again = Mutex.attach(m, 0);
+    assert.equal(again.lock(), 'acquired');
+    const words = new Int32Array(peer.sharedBuffer());
+    m.close();
+    assert.equal(Atomics.load(words, 0) & 0x40000000, 0x40000000, 'FUTEX_OWNER_DIED set by the close');
+    assertThrowsCode(() => again.unlock(), 'ERR_MEMMAP_CLOSED');
+    assert.equal(await other.lockAsync({ timeout: 1000 }), 'owner-died');
+    // withLock whose fn closes the mapping: fn's result, not ERR_MEMMAP_CLOSED.
+    using third = mapFile(file, { mode: 'write' });
+    other.unlock();
+    const inThird = Mutex.attach(third, 0);
+    assert.equal(
+      await inThird.withLock(() => {
+        third.close();
+        return 'done';
+      }),
+      'done',
+    );
+    assert.equal(await other.lockAsync({ timeout: 1000 }), 'owner-died');
+    other.unlock();
+  });
+
+  it('an Event, Semaphore or Condition waitAsync on a mapping closed meanwhile rejects with ERR_MEMMAP_CLOSED', async () => {
+    for (const kind of ['event', 'semaphore', 'condition'] as const) {
+      const shm = SharedMemory.anonymous(4096);
+      const lock = Mutex.create(shm, 64);
+      const wait =
+        kind === 'event'
+          ? Event.create(shm, 0).waitAsync()
+          : kind === 'semaphore'
+            ? Semaphore.create(shm, 0).waitAsync()
+            : (lock.lock(), Condition.create(shm, 0).waitAsync(lock));
+      await new Promise((r) => setTimeout(r, 20));
+      shm.close();
+      await assertRejectsCode(wait, 'ERR_MEMMAP_CLOSED');
     }
   });
 

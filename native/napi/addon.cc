@@ -30,6 +30,7 @@ napi_value init(napi_env env, napi_value exports) {
       FUNCTION("mapAnonymous", js_map_anonymous),
       FUNCTION("remapFile", js_remap_file),
       FUNCTION("resizeRegion", js_resize_region),
+      FUNCTION("lockHeldIn", js_lock_held_in),
       FUNCTION("faultKind", js_fault_kind),
       FUNCTION("faultEpoch", js_fault_epoch),
       FUNCTION("probeEpoch", js_probe_epoch),

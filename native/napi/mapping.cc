@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "../os/guard.h"
+#include "../os/lock.h"
 #include "../os/mm.h"
 #include "glue.h"
 #include "region.h"
@@ -247,9 +248,19 @@ napi_value js_remap_file(napi_env env, napi_callback_info info) {
   int rc = map_guarded(old->fd, offset, length, static_cast<mm::Access>(access), flags, 0, &fresh);
   if (rc < 0) return make_int(env, rc);
   old->keep_fd = true;
+  old->remapped = true;
   if (old->reported != 0) report(env, old, -old->reported);
   region_close(old);  // its views (detached by the caller) keep a stand-in until collected
   return wrap_region(env, fresh);
+}
+
+// lockHeldIn(handle) -> whether the calling thread holds a Mutex whose word is in the region.
+napi_value js_lock_held_in(napi_env env, napi_callback_info info) {
+  napi_value argv[1], result = nullptr;
+  Region* r = nullptr;
+  if (!get_args(env, info, 1, argv) || !get_region(env, argv[0], &r)) return nullptr;
+  napi_get_boolean(env, mm::lock_held_in(r->base, r->size), &result);
+  return result;
 }
 
 // resizeRegion(handle, length) -> 0 | -EBUSY (views are alive: map anew instead) | -errno.

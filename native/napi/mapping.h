@@ -10,6 +10,7 @@ napi_value js_map_file(napi_env env, napi_callback_info info);
 napi_value js_map_anonymous(napi_env env, napi_callback_info info);
 napi_value js_remap_file(napi_env env, napi_callback_info info);
 napi_value js_resize_region(napi_env env, napi_callback_info info);
+napi_value js_lock_held_in(napi_env env, napi_callback_info info);
 napi_value js_fault_kind(napi_env env, napi_callback_info info);
 napi_value js_fault_epoch(napi_env env, napi_callback_info info);
 napi_value js_probe_epoch(napi_env env, napi_callback_info info);

@@ -43,13 +43,14 @@ void unguard(Region* r) {
 int release_file(Region* r) {
   int rc = 0;
   int64_t size = static_cast<int64_t>(r->size);
-  // Asynchronous waits on words in the range end now: after the swap below no wake reaches them
-  // (zero pages that hold the value a waiter expects would keep it asleep for ever).
-  waiter_forget_range(r->base, r->size);
   // Locks this thread holds in the range are handed on as a dying holder's would be: their
   // records must not stay on the thread's robust list over memory that is going away (the
-  // kernel's walk would stop there, and other threads would wait for ever).
-  mm::lock_abandon_range(r->base, r->size);
+  // kernel's walk would stop there, and other threads would wait for ever). Not for a remap:
+  // remap() and resize() refuse while this thread holds a lock in the range.
+  if (!r->remapped) mm::lock_abandon_range(r->base, r->size);
+  // Then asynchronous waits on words in the range end: after the swap below no wake reaches
+  // them (zero pages that hold the value a waiter expects would keep it asleep for ever).
+  waiter_forget_range(r->base, r->size);
   if (r->views.load(std::memory_order_acquire) > 0) {
     // SAFETY: the zero pages go in while the range is still registered with the guard, so a
     // fault another thread takes in it meanwhile (through a SharedArrayBuffer, on a file that

@@ -27,6 +27,7 @@ struct Region {
   std::atomic<bool> released{false};  // the file range was unmapped and the fd closed
   std::atomic<bool> placeholder{false};  // zero pages stand where the file was; unmap last
   bool keep_fd = false;  // the fd was handed to a new region by remap: do not close it
+  bool remapped = false;  // closed because remap or resize mapped the file anew, not by close()
   int64_t reported = 0;  // bytes of external memory reported to the GC for this region
 
   Region(void* b, size_t s, int f);

@@ -372,6 +372,10 @@ void waiter_forget_range(const void* base, size_t size) {
         uint32_t* word = w->waits[i].word;
         w->waits.erase(w->waits.begin() + static_cast<std::ptrdiff_t>(i));
         interrupt(w.get(), word);
+        // A wake this thread's waiter already took for the word (from another process's
+        // unlock, say) would be passed on after the range is gone, to nobody: every waiter of
+        // the word is woken now instead, while it is mapped. Futex waits absorb the extra.
+        mm::word_wake(word, INT_MAX);
         changed = true;
       } else {
         i++;

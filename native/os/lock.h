@@ -70,6 +70,10 @@ void lock_abandon_all();
 // unmapped (a mapping closed by its holder), where the records must not stay on the list.
 void lock_abandon_range(const void* base, size_t size);
 
+// Whether the calling thread holds a lock whose word lies in [base, base + size) (of the
+// first kHeldMax it holds: see lock_linux.cc).
+bool lock_held_in(const void* base, size_t size);
+
 // Test-only: makes the process stop itself (SIGSTOP) when it reaches step `step` of a lock
 // operation (see the kLockStep* values in lock_linux.cc); 0 turns it off. Inert otherwise.
 void lock_test_stop(int step);

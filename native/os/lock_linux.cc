@@ -376,6 +376,14 @@ void lock_abandon_all() {
   while (t_held.count > 0) abandon(t_lists.head, t_held.count - 1);
 }
 
+bool lock_held_in(const void* base, size_t size) {
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(base);
+  for (int i = 0; i < t_held.count; i++) {
+    if (reinterpret_cast<uintptr_t>(t_held.words[i]) - begin < size) return true;
+  }
+  return false;
+}
+
 void lock_abandon_range(const void* base, size_t size) {
   if (!t_lists.known || t_lists.head == nullptr) return;
   const uintptr_t begin = reinterpret_cast<uintptr_t>(base);

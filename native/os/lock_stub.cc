@@ -13,6 +13,7 @@ bool lock_held(uint32_t*) { return false; }
 int lock_usable() { return -ENOSYS; }
 void lock_abandon_all() {}
 void lock_abandon_range(const void*, size_t) {}
+bool lock_held_in(const void*, size_t) { return false; }
 void lock_test_stop(int) {}
 
 }  // namespace mm

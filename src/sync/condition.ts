@@ -85,7 +85,7 @@ export class Condition {
       const left = deadline - performance.now();
       timedOut = left <= 0 || futex.wait(this.#words, 0, sequence, left) === 'timed-out';
     } finally {
-      Atomics.sub(this.#words, 1, 1);
+      if (!this.#mapping?.closed) Atomics.sub(this.#words, 1, 1);
     }
     const result = mutex.lock();
     if (timedOut && result === 'acquired') throw timeoutError();
@@ -110,7 +110,7 @@ export class Condition {
     } catch (error) {
       failure = (error as { code?: string }).code === 'ERR_MEMMAP_TIMEOUT' ? timeoutError() : (error as Error);
     } finally {
-      Atomics.sub(this.#words, 1, 1);
+      if (!this.#mapping?.closed) Atomics.sub(this.#words, 1, 1);
     }
     const result = await mutex.lockAsync();
     if (failure !== null && result === 'acquired') throw failure;
@@ -138,7 +138,7 @@ export class Condition {
     try {
       mutex.unlock();
     } catch (error) {
-      Atomics.sub(this.#words, 1, 1);
+      if (!this.#mapping?.closed) Atomics.sub(this.#words, 1, 1);
       throw error;
     }
     return sequence;

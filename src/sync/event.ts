@@ -102,7 +102,7 @@ export class Event {
         futex.wait(this.#words, 0, 0, slice(deadline, Number.POSITIVE_INFINITY, 'wait'));
       }
     } finally {
-      Atomics.sub(this.#words, 1, 1);
+      if (!this.#mapping?.closed) Atomics.sub(this.#words, 1, 1);
     }
   }
 
@@ -125,7 +125,7 @@ export class Event {
         });
       }
     } finally {
-      Atomics.sub(this.#words, 1, 1);
+      if (!this.#mapping?.closed) Atomics.sub(this.#words, 1, 1);
     }
   }
 }

@@ -307,8 +307,12 @@ export class Mutex {
    * @throws ERR_MEMMAP_NOT_OWNER if this thread does not hold it.
    */
   unlock(): void {
+    // Closing the mapping handed the lock on already (as a death would): this thread holds
+    // nothing here any more, and says so below.
+    if (this.#mapping?.closed) this.#disown();
     this.#check();
     if (addon.lockRelease(this.#record) !== 0) {
+      if (holding.has(this.#lane) && !addon.lockHeld(this.#record)) this.#disown();
       const state = Atomics.load(this.#words, 0);
       throw new MemmapError(
         'ERR_MEMMAP_NOT_OWNER',
@@ -317,6 +321,11 @@ export class Mutex {
           : 'unlock: another thread or process holds the mutex',
       );
     }
+    this.#disown();
+  }
+
+  /** This thread no longer holds the lock: the next async caller of the lane may take it. */
+  #disown(): void {
     this.#lane.owned = false;
     holding.delete(this.#lane);
     this.#next();
@@ -333,7 +342,9 @@ export class Mutex {
     try {
       return await fn(result);
     } finally {
-      this.unlock();
+      // fn may have closed the mapping, which handed the lock on already.
+      if (this.#mapping?.closed) this.#disown();
+      else this.unlock();
     }
   }
 

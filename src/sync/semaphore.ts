@@ -108,7 +108,7 @@ export class Semaphore {
     try {
       while (!this.tryWait()) futex.wait(this.#words, 0, 0, slice(deadline, Number.POSITIVE_INFINITY, 'wait'));
     } finally {
-      Atomics.sub(this.#words, 1, 1);
+      if (!this.#mapping?.closed) Atomics.sub(this.#words, 1, 1);
     }
   }
 
@@ -135,7 +135,7 @@ export class Semaphore {
         }
       }
     } finally {
-      Atomics.sub(this.#words, 1, 1);
+      if (!this.#mapping?.closed) Atomics.sub(this.#words, 1, 1);
     }
   }
 }
