@@ -58,6 +58,10 @@ struct WaiterThread {
   std::mutex mutex;
   std::vector<Wait> waits;  // at most mm::kMaxWords - 1
   uint32_t control = 0;  // changed (and woken) whenever `waits` changes
+  // A wait was taken off since the thread last built its list: without futex_waitv it may
+  // still be asleep on that wait's word (up to its one-second slice) and would not see a new
+  // wait, so none is given to it until it has looked again.
+  bool stale = false;
   std::thread thread;
 };
 
@@ -106,6 +110,7 @@ void poke(WaiterThread* w) {
 
 // After a wait on `word` was taken off `w`: wakes the thread, wherever it sleeps.
 void interrupt(WaiterThread* w, uint32_t* word) {
+  w->stale = true;
   poke(w);
   if (!has_waitv()) mm::word_wake(word, INT_MAX);
 }
@@ -131,6 +136,7 @@ void serve(WaiterThread* w) {
     int64_t deadline = -1;
     {
       std::lock_guard<std::mutex> lock(w->mutex);
+      w->stale = false;
       words[0] = &w->control;
       expected[0] = __atomic_load_n(&w->control, __ATOMIC_SEQ_CST);
       for (const Wait& wait : w->waits) {
@@ -313,7 +319,7 @@ napi_value js_futex_wait_async(napi_env env, napi_callback_info info) {
   WaiterThread* chosen = nullptr;
   for (auto& w : g_threads) {
     std::lock_guard<std::mutex> lock(w->mutex);
-    if (w->waits.size() < capacity()) {
+    if (w->waits.size() < capacity() && !(w->stale && !has_waitv())) {
       w->waits.push_back(wait);
       chosen = w.get();
       break;
