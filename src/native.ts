@@ -94,6 +94,7 @@ export interface Addon {
   /** 0, or -EPERM when this thread does not hold it. */
   lockRelease(record: LockHandle): number;
   lockHeld(record: LockHandle): boolean;
+  lockAddress(record: LockHandle): number;
   /** Tests only: SIGSTOP the process at step `step` of lock or unlock (0: never). */
   lockTestStop(step: number): void;
   bindRange(handle: Handle, start: number, length: number, policy: number, nodeMask: number, move: boolean): number;

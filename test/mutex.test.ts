@@ -235,6 +235,20 @@ describe('Mutex errors and options', () => {
     other.unlock();
   });
 
+  it('two Mutex objects over one word (a Mapping and its sharedBuffer()) are one lock: either unlocks what the other locked', async () => {
+    using shm = SharedMemory.anonymous(4096);
+    const viaMapping = Mutex.create(shm, 0);
+    const viaShared = Mutex.attach(shm.sharedBuffer(), 0);
+    assert.equal(viaMapping.lock(), 'acquired');
+    assertThrowsCode(() => viaShared.lock(), 'ERR_MEMMAP_DEADLOCK');
+    viaShared.unlock();
+    // The first object's async callers are not left waiting for a turn that never comes.
+    assert.equal(await viaMapping.lockAsync({ timeout: 1000 }), 'acquired');
+    viaShared.unlock();
+    assert.equal(await viaMapping.withLock(() => 'inside', { timeout: 1000 }), 'inside');
+    assert.equal(viaMapping.locked, false);
+  });
+
   it('an Event, Semaphore or Condition waitAsync on a mapping closed meanwhile rejects with ERR_MEMMAP_CLOSED', async () => {
     for (const kind of ['event', 'semaphore', 'condition'] as const) {
       const shm = SharedMemory.anonymous(4096);

@@ -65,6 +65,7 @@ napi_value init(napi_env env, napi_value exports) {
       FUNCTION("lockWaitEnd", js_lock_wait_end),
       FUNCTION("lockRelease", js_lock_release),
       FUNCTION("lockHeld", js_lock_held),
+      FUNCTION("lockAddress", js_lock_address),
       FUNCTION("lockTestStop", js_lock_test_stop),
       FUNCTION("semOpen", js_sem_open),
       FUNCTION("semClose", js_sem_close),

@@ -87,6 +87,17 @@ napi_value js_lock_record(napi_env env, napi_callback_info info) {
   return handle;
 }
 
+// lockAddress(record) -> the lock word's address in this process (below 2^53 on every
+// 64-bit platform Node runs on), a key for the JavaScript side's table of held locks.
+napi_value js_lock_address(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  uint32_t* word = nullptr;
+  if (!get_args(env, info, 1, argv) || !get_handle(env, argv[0], &word)) return nullptr;
+  napi_value result = nullptr;
+  napi_create_double(env, static_cast<double>(reinterpret_cast<uintptr_t>(word)), &result);
+  return result;
+}
+
 // lockTry(record, waited) -> 0 acquired | 1 owner died | 2 busy | -errno.
 napi_value js_lock_try(napi_env env, napi_callback_info info) {
   napi_value argv[2];

@@ -13,6 +13,7 @@ napi_value js_lock_wait(napi_env env, napi_callback_info info);
 napi_value js_lock_wait_end(napi_env env, napi_callback_info info);
 napi_value js_lock_release(napi_env env, napi_callback_info info);
 napi_value js_lock_held(napi_env env, napi_callback_info info);
+napi_value js_lock_address(napi_env env, napi_callback_info info);
 napi_value js_lock_test_stop(napi_env env, napi_callback_info info);
 
 }  // namespace memmap

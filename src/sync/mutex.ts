@@ -91,14 +91,16 @@ interface Lane {
 const lanes = new WeakMap<object, Map<number, Lane>>();
 
 /**
- * The Mutex objects through which this thread holds locks, by lane. While a thread holds a
+ * The Mutex objects through which this thread holds locks, by the lock word's address (two
+ * Mutex objects over the same memory, one through a Mapping and one through its
+ * sharedBuffer(), say, are one lock: either may unlock what the other locked). While a thread holds a
  * lock, its record stays linked into the thread's robust futex list, and the kernel walks that
  * list when the thread dies: were the Mutex and its memory garbage collected meanwhile (code
  * that locks and keeps no reference is common), the memory would be unmapped under the record,
  * and the walk would stop there, leaving the lock held by a dead thread for ever. Held here,
  * the memory stays mapped until unlock.
  */
-const holding = new Map<Lane, Mutex>();
+const holding = new Map<number, Mutex>();
 
 function laneOf(target: object, byteOffset: number): Lane {
   let byOffset = lanes.get(target);
@@ -146,6 +148,8 @@ export class Mutex {
   readonly #record: LockHandle;
   readonly #mapping: Mapping | null;
   readonly #lane: Lane;
+  /** The lock word's address in this process: the key of `holding`. */
+  readonly #address: number;
 
   private constructor([words, mapping]: [Int32Array, Mapping | null], target: object, byteOffset: number) {
     const rc = addon.lockCheck(words);
@@ -160,6 +164,7 @@ export class Mutex {
     this.#record = addon.lockRecord(words);
     this.#mapping = mapping;
     this.#lane = laneOf(target, byteOffset);
+    this.#address = addon.lockAddress(this.#record);
   }
 
   /**
@@ -312,7 +317,7 @@ export class Mutex {
     if (this.#mapping?.closed) this.#disown();
     this.#check();
     if (addon.lockRelease(this.#record) !== 0) {
-      if (holding.has(this.#lane) && !addon.lockHeld(this.#record)) this.#disown();
+      if (holding.has(this.#address) && !addon.lockHeld(this.#record)) this.#disown();
       const state = Atomics.load(this.#words, 0);
       throw new MemmapError(
         'ERR_MEMMAP_NOT_OWNER',
@@ -326,8 +331,15 @@ export class Mutex {
 
   /** This thread no longer holds the lock: the next async caller of the lane may take it. */
   #disown(): void {
+    const holder = holding.get(this.#address);
+    holding.delete(this.#address);
+    // Locked through another Mutex object over the same word: its lane is the one to free.
+    if (holder !== undefined && holder !== this) holder.#freeLane();
+    this.#freeLane();
+  }
+
+  #freeLane(): void {
     this.#lane.owned = false;
-    holding.delete(this.#lane);
     this.#next();
   }
 
@@ -356,7 +368,7 @@ export class Mutex {
   #taken(rc: number): LockResult {
     if (rc === ACQUIRED || rc === OWNER_DIED) {
       this.#lane.owned = true;
-      holding.set(this.#lane, this);
+      holding.set(this.#address, this);
       return rc === ACQUIRED ? 'acquired' : 'owner-died';
     }
     if (rc === EDEADLK) throw new MemmapError('ERR_MEMMAP_DEADLOCK', 'lock: this thread holds the mutex already');
@@ -398,7 +410,7 @@ export class Mutex {
         if (signal?.aborted) {
           // Aborted while a wake was on its way to us: the lock goes on to the next waiter.
           addon.lockRelease(this.#record);
-          holding.delete(this.#lane);
+          holding.delete(this.#address);
           throw abortError(signal);
         }
         return result;
