@@ -100,7 +100,35 @@ const lanes = new WeakMap<object, Map<number, Lane>>();
  * and the walk would stop there, leaving the lock held by a dead thread for ever. Held here,
  * the memory stays mapped until unlock.
  */
-const holding = new Map<number, Mutex>();
+const holding = {
+  // A thread holds few locks at once: a short array searched from its end (the latest lock is
+  // the one unlocked first) costs less per lock and unlock than a Map.
+  addresses: [] as number[],
+  holders: [] as Mutex[],
+  set(address: number, holder: Mutex): void {
+    const at = this.addresses.lastIndexOf(address);
+    if (at >= 0) this.holders[at] = holder;
+    else {
+      this.addresses.push(address);
+      this.holders.push(holder);
+    }
+  },
+  has(address: number): boolean {
+    return this.addresses.lastIndexOf(address) >= 0;
+  },
+  /** Forgets the lock at `address`; returns the Mutex it was held through, if any. */
+  take(address: number): Mutex | undefined {
+    const at = this.addresses.lastIndexOf(address);
+    if (at < 0) return undefined;
+    const holder = this.holders[at];
+    const last = this.addresses.length - 1;
+    this.addresses[at] = this.addresses[last] as number;
+    this.holders[at] = this.holders[last] as Mutex;
+    this.addresses.pop();
+    this.holders.pop();
+    return holder;
+  },
+};
 
 function laneOf(target: object, byteOffset: number): Lane {
   let byOffset = lanes.get(target);
@@ -331,8 +359,7 @@ export class Mutex {
 
   /** This thread no longer holds the lock: the next async caller of the lane may take it. */
   #disown(): void {
-    const holder = holding.get(this.#address);
-    holding.delete(this.#address);
+    const holder = holding.take(this.#address);
     // Locked through another Mutex object over the same word: its lane is the one to free.
     if (holder !== undefined && holder !== this) holder.#freeLane();
     this.#freeLane();
@@ -410,7 +437,7 @@ export class Mutex {
         if (signal?.aborted) {
           // Aborted while a wake was on its way to us: the lock goes on to the next waiter.
           addon.lockRelease(this.#record);
-          holding.delete(this.#address);
+          holding.take(this.#address);
           throw abortError(signal);
         }
         return result;
