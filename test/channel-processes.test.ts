@@ -276,7 +276,15 @@ describe('Channel: producers killed with SIGKILL', () => {
         SPREAD: '900',
       });
       const result = ended(child);
-      await new Promise<void>((ready) => child.stdout?.once('data', () => ready()));
+      // A producer that ends before it is ready fails the test with its stderr, not a hang.
+      const ready = await Promise.race([
+        new Promise<boolean>((go) => child.stdout?.once('data', () => go(true))),
+        result.then(() => false),
+      ]);
+      if (!ready) {
+        const early = await result;
+        assert.fail(`producer ${rounds} ended before it was ready (${early.signal ?? early.status}):\n${early.stderr}`);
+      }
       seed = (seed * 1103515245 + 12345) >>> 0;
       await new Promise((r) => setTimeout(r, seed % 20));
       child.kill('SIGKILL');
