@@ -161,10 +161,11 @@ export class Producer<T = Uint8Array> {
     }
     Atomics.store(words, at + 1, type);
     Atomics.compareExchange(words, at, -length, length);
-    // The first commit after the consumer went to sleep takes its flag down and wakes it (and
-    // every receive of its process: they all sleep on the signal, and each puts the flag up
-    // again before its last look); the commits after it make no system call.
-    if (Atomics.load(words, SLEEPING) !== 0 && Atomics.exchange(words, SLEEPING, 0) !== 0) {
+    // While the consumer's flag is up, each commit moves the signal and wakes it (and every
+    // receive of its process: they all sleep on the signal). Only the consumer takes its flag
+    // down, once it is awake: a producer that took it down and was killed before its wake
+    // would leave the consumer asleep for good, with no later commit to wake it.
+    if (Atomics.load(words, SLEEPING) !== 0) {
       Atomics.add(words, DATA_SIGNAL, 1);
       futex.wake(words, DATA_SIGNAL);
     }
