@@ -165,8 +165,8 @@ function loadHelper(): SabHelper | null {
 
 /**
  * Address space that closed mappings may keep reserved (zero-page stand-ins under views not yet
- * collected) before a new mapping first asks for a full collection (where the runtime lets
- * memmap ask: Node 20 and 22), and the amount past which it is refused with ENOMEM. A
+ * collected) before a new mapping first asks for a full collection (where memmap's V8 helper
+ * loads: Node 20 to 26, not Bun or Deno), and the amount past which it is refused with ENOMEM. A
  * synchronous loop that maps, views and closes large files never lets Node-API finalizers run,
  * and V8 sees no memory pressure from mapped memory: without a limit the stand-ins would take
  * the whole address space, and V8's own next allocation would end the process.
