@@ -229,14 +229,14 @@ export class Mutex {
    * const mutex = Mutex.createOrAttach(shm, 0);
    */
   static createOrAttach(target: MutexTarget, byteOffset = 0): Mutex {
-    let placed: [Int32Array, Mapping | null, boolean];
+    let placed: [Int32Array, Mapping | null];
     try {
       placed = createOrAttachWords(target, byteOffset, 'Mutex', MARKER, 0, SHAPE);
     } catch (error) {
       if ((error as { code?: string }).code === 'ERR_INVALID_ARG_VALUE') Mutex.attach(target, byteOffset);
       throw error;
     }
-    return new Mutex([placed[0], placed[1]], target, byteOffset);
+    return new Mutex(placed, target, byteOffset);
   }
 
   /**

@@ -75,11 +75,15 @@ export function createWords(
   shape = WORDS,
 ): [Int32Array, Mapping | null] {
   const placed = placeWords(target, byteOffset, what, shape);
-  const [words] = placed;
+  writeWords(placed[0], marker, first);
+  return placed;
+}
+
+/** Word 0 `first`, the others but 2 zero, then the marker into word 2. */
+function writeWords(words: Int32Array, marker: number, first: number): void {
   Atomics.store(words, 0, first);
   for (let i = 1; i < words.length; i++) if (i !== 2) Atomics.store(words, i, 0);
   Atomics.store(words, 2, marker);
-  return placed;
 }
 
 /** Whether every word holds zero: memory nobody has set anything up in (a new file, new shm). */
@@ -119,8 +123,7 @@ export const SETUP_WAIT_MS = 5000;
  * Joins the primitive at `byteOffset`, or sets it up there if the words hold zeros, whichever
  * process or thread comes first. Setting up claims word 2 first (0 -> a negative value holding
  * the pid, which no marker is), so exactly one caller writes the words, and the marker goes in
- * last: the others wait (a few milliseconds at a time, at most SETUP_WAIT_MS) until it is
- * there. Returns the words and whether this call set them up.
+ * last, then wakes word 2: the others sleep on it (at most SETUP_WAIT_MS) until it is there.
  */
 export function createOrAttachWords(
   target: unknown,
@@ -129,14 +132,14 @@ export function createOrAttachWords(
   marker: number,
   first = 0,
   shape = WORDS,
-): [Int32Array, Mapping | null, boolean] {
+): [Int32Array, Mapping | null] {
   const placed = placeWords(target, byteOffset, what, shape);
   const [words] = placed;
   const claim = 0x80000000 | process.pid | 0;
   const deadline = performance.now() + SETUP_WAIT_MS;
   for (;;) {
     const seen = Atomics.load(words, 2);
-    if (seen === marker) return [...placed, false];
+    if (seen === marker) return placed;
     if (seen === 0) {
       // Not zeros: data, unless another caller claimed and began to write meanwhile.
       if (!allZero(words)) {
@@ -144,18 +147,19 @@ export function createOrAttachWords(
         break;
       }
       if (Atomics.compareExchange(words, 2, 0, claim) !== 0) continue;
-      const made = createWords(target, byteOffset, what, marker, first, shape);
+      writeWords(words, marker, first);
       futex.wake(words, 2);
-      return [...made, true];
+      return placed;
     }
     if (seen >= 0) break; // another primitive's marker, or other data
-    if (performance.now() >= deadline) {
+    const left = deadline - performance.now();
+    if (left <= 0) {
       throw new MemmapError(
         'ERR_MEMMAP_TIMEOUT',
         `${what}.createOrAttach: process ${seen & 0x7fffffff} began to set up the ${what} at byte ${byteOffset ?? 0} and has not finished within ${SETUP_WAIT_MS} ms (killed while doing it?): ${what}.create sets it up again`,
       );
     }
-    futex.wait(words, 2, seen, 5);
+    futex.wait(words, 2, seen, left);
   }
   throw invalidArgValue('byteOffset', byteOffset, `holds something other than a ${what} (not zeros to set one up in)`);
 }
