@@ -190,7 +190,11 @@ function main(): number {
   const failed = outcomes.filter(
     (o) => o.problem !== null || (o.suite?.failed ?? 0) > 0 || o.smoke === null || o.smoke.failed > 0,
   );
-  for (const o of failed) log(`FAILED: ${o.runtime} ${o.version} (logs in ${logs})`);
+  for (const o of failed) {
+    log(`FAILED: ${o.runtime} ${o.version} (logs in ${logs})`);
+    // Again at the end, where a log that keeps only its last lines still shows them.
+    for (const block of o.suite?.failures ?? []) log(block);
+  }
   // The closing line CI reads: one count per runtime.
   log(`runtimes: ${outcomes.length - failed.length} passed, ${failed.length} failed`);
   return failed.length === 0 ? 0 : 1;

@@ -19,6 +19,8 @@ export const logs = join(cache, 'logs');
 export interface Count {
   passed: number;
   failed: number;
+  /** The failed tests' TAP entries with their errors (empty when none failed). */
+  failures?: string[];
 }
 
 export function log(line: string): void {
@@ -105,6 +107,41 @@ export function fullSuite(name: string, node: string, cwd: string, env: NodeJS.P
   if (Number.isNaN(passed) || Number.isNaN(failed)) {
     throw new Error(`the test suite under ${name} printed no summary:\n${tail(result.stdout + result.stderr)}`);
   }
-  if (failed > 0 || result.status !== 0) log(tail(result.stdout, 80));
-  return { passed, failed: result.status !== 0 && failed === 0 ? 1 : failed };
+  if (failed > 0 || result.status !== 0) {
+    // The tail shows the summary; the failures themselves come first, with their YAML
+    // blocks (error, expected, stack), so a CI log that keeps only the end still names them.
+    log(tail(result.stdout, 20));
+  }
+  const found = failures(result.stdout);
+  for (const block of found) log(block);
+  return { passed, failed: result.status !== 0 && failed === 0 ? 1 : failed, failures: found };
+}
+
+/**
+ * The `not ok` entries of a TAP stream, each with its YAML block, innermost first (a failed
+ * subtest also fails its suite; the suite's entry then follows it).
+ */
+export function failures(tap: string): string[] {
+  const lines = tap.split('\n');
+  const blocks: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] ?? '';
+    const head = /^(\s*)not ok /.exec(line);
+    if (!head) continue;
+    const indent = head[1] ?? '';
+    const block = [line];
+    if (lines[i + 1]?.trimEnd() === `${indent}  ---`) {
+      for (let j = i + 1; j < lines.length; j++) {
+        const next = lines[j] ?? '';
+        block.push(next);
+        if (next.trimEnd() === `${indent}  ...`) break;
+        if (block.length > 60) {
+          block.push(`${indent}  (cut)`);
+          break;
+        }
+      }
+    }
+    blocks.push(block.join('\n'));
+  }
+  return blocks;
 }
