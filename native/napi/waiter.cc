@@ -15,6 +15,8 @@
 // wake-up, which futex waits allow and every memmap wait absorbs.
 #include "waiter.h"
 
+#include <pthread.h>
+
 #include <atomic>
 #include <cerrno>
 #include <climits>
@@ -22,7 +24,6 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <vector>
 
 #include "../os/futex.h"
@@ -62,7 +63,6 @@ struct WaiterThread {
   // still be asleep on that wait's word (up to its one-second slice) and would not see a new
   // wait, so none is given to it until it has looked again.
   bool stale = false;
-  std::thread thread;
 };
 
 // The waiter threads run for the life of the process, detached, and exit() does not stop
@@ -179,6 +179,26 @@ void serve(WaiterThread* w) {
     // Woken for a wait cancelled before this thread got to it: the wake goes on.
     if (!woken_found) pass_on(words[rc]);
   }
+}
+
+// Starts a detached thread running serve(w): 0, or the errno pthread_create gave. A small
+// stack: serve keeps one futex_waitv list (kMaxWords entries) and little else.
+int start_thread(WaiterThread* w) {
+  pthread_attr_t attr;
+  int rc = pthread_attr_init(&attr);
+  if (rc != 0) return rc;
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  pthread_t thread;
+  rc = pthread_create(
+      &thread, &attr,
+      [](void* arg) -> void* {
+        serve(static_cast<WaiterThread*>(arg));
+        return nullptr;
+      },
+      w);
+  pthread_attr_destroy(&attr);
+  return rc;
 }
 
 void call_js(napi_env env, napi_value dispatch, void* context, void* data) {
@@ -329,9 +349,12 @@ napi_value js_futex_wait_async(napi_env env, napi_callback_info info) {
     auto fresh = std::make_unique<WaiterThread>();
     fresh->waits.push_back(wait);
     chosen = fresh.get();
-    // The thread runs for the life of the process; it sleeps in the kernel when idle.
-    fresh->thread = std::thread(serve, chosen);
-    fresh->thread.detach();
+    // The thread runs for the life of the process, detached; it sleeps in the kernel when
+    // idle. pthread_create rather than std::thread: when the system refuses another thread
+    // (threads-max, RLIMIT_NPROC, memory for a stack) that is this wait's error, where
+    // std::thread would throw into code built without exceptions and abort the process.
+    int rc = start_thread(chosen);
+    if (rc != 0) return make_int(env, -rc);
     g_threads.push_back(std::move(fresh));
   }
   if (state->pending++ == 0) napi_ref_threadsafe_function(env, state->tsfn);
