@@ -182,13 +182,14 @@ void serve(WaiterThread* w) {
 }
 
 // Starts a detached thread running serve(w): 0, or the errno pthread_create gave. A small
-// stack: serve keeps one futex_waitv list (kMaxWords entries) and little else.
+// stack: serve keeps one futex_waitv list (kMaxWords entries) and little else (1 MiB leaves
+// room for the frames of a sanitizer build).
 int start_thread(WaiterThread* w) {
   pthread_attr_t attr;
   int rc = pthread_attr_init(&attr);
   if (rc != 0) return rc;
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, 256 * 1024);
+  pthread_attr_setstacksize(&attr, 1024 * 1024);
   pthread_t thread;
   rc = pthread_create(
       &thread, &attr,
