@@ -33,7 +33,7 @@ function main(): number {
   };
   const count = fullSuite('sanitize', process.execPath, work, env);
   log(`the suite against the addon built with AddressSanitizer and UBSan; log: ${join(logs, 'suite-sanitize.log')}`);
-  // The closing line CI reads.
+  // The failures again just before the closing line CI reads, where a log cut to its end keeps them.
   for (const block of count.failures ?? []) log(block);
   log(`sanitize: ${count.passed} passed, ${count.failed} failed`);
   return count.failed === 0 ? 0 : 1;

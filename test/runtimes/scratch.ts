@@ -107,11 +107,9 @@ export function fullSuite(name: string, node: string, cwd: string, env: NodeJS.P
   if (Number.isNaN(passed) || Number.isNaN(failed)) {
     throw new Error(`the test suite under ${name} printed no summary:\n${tail(result.stdout + result.stderr)}`);
   }
-  if (failed > 0 || result.status !== 0) {
-    // The tail shows the summary; the failures themselves come first, with their YAML
-    // blocks (error, expected, stack), so a CI log that keeps only the end still names them.
-    log(tail(result.stdout, 20));
-  }
+  // The summary, then each failure with its YAML block (error, expected, stack): a failure
+  // sits far up a TAP stream, and a log that keeps only its end would not name it.
+  if (failed > 0 || result.status !== 0) log(tail(result.stdout, 20));
   const found = failures(result.stdout);
   for (const block of found) log(block);
   return { passed, failed: result.status !== 0 && failed === 0 ? 1 : failed, failures: found };
