@@ -204,3 +204,51 @@ describe('futex', () => {
     assertThrowsCode(() => futex.waitAsync(words, 0, 0, { signal: {} as never }), 'ERR_INVALID_ARG_TYPE');
   });
 });
+
+describe('futex.waitAsync when the system refuses a thread', () => {
+  it('rejects with EAGAIN from pthread_create (no abort), and waits again once threads are allowed', {
+    timeout: 60_000,
+  }, async (t) => {
+    if (process.getuid?.() !== 0) return t.skip('needs root: RLIMIT_NPROC binds only an unprivileged user');
+    // The child starts its pool threads, then becomes nobody with RLIMIT_NPROC at 1, so that no
+    // new thread of its user may start. A helper shell started before, as nobody (a process
+    // may change the limits of another of its own user's), sets and lifts the limit on request;
+    // its own limit stays as it was, so it can still run prlimit.
+    const child = await runModule(
+      `
+      const { futex } = await import(process.env.MEMMAP);
+      const { spawn } = await import('node:child_process');
+      const { readFileSync } = await import('node:fs');
+      const { stat } = await import('node:fs/promises');
+      await stat('/');
+      const soft = readFileSync('/proc/self/limits', 'utf8').match(/^Max processes\\s+(\\S+)/m)[1];
+      const helper = spawn('sh', ['-c', 'while read what; do prlimit --pid ${'$'}0 --nproc=${'$'}what && echo done; done', String(process.pid)], {
+        stdio: ['pipe', 'pipe', 'inherit'], uid: 65534, gid: 65534,
+      });
+      const ask = (what) => new Promise((r) => { helper.stdout.once('data', r); helper.stdin.write(what + '\\n'); });
+      process.setgid(65534);
+      process.setuid(65534);
+      await ask('1:');
+      const words = new Int32Array(new SharedArrayBuffer(8));
+      let refused = null;
+      try {
+        await futex.waitAsync(words, 0, 0, { timeout: 5000 });
+      } catch (e) {
+        refused = { code: e.code, syscall: e.syscall, message: e.message };
+      }
+      await ask(soft + ':');
+      const waiting = futex.waitAsync(words, 0, 0, { timeout: 10000 });
+      setTimeout(() => { Atomics.store(words, 0, 1); futex.wake(words, 0, 1); }, 20);
+      const after = await waiting;
+      helper.stdin.end();
+      process.stdout.write(JSON.stringify({ refused, after }));
+      `,
+    );
+    assertExitedCleanly(child);
+    const r = JSON.parse(child.stdout);
+    assert.equal(r.refused?.code, 'EAGAIN', JSON.stringify(r.refused));
+    assert.equal(r.refused.syscall, 'pthread_create');
+    assert.match(r.refused.message, /refused a new waiter thread/);
+    assert.equal(r.after, 'ok', 'a later wait gets its thread and is woken');
+  });
+});

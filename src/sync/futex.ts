@@ -76,6 +76,9 @@ function checkTimeout(timeout: unknown, name: string): number {
 }
 
 /** Futex operations on an element of an Int32Array over shared memory. */
+const THREAD_REFUSED =
+  'the system refused a new waiter thread for this wait (threads-max, RLIMIT_NPROC, vm.max_map_count, or memory for its 1 MiB stack); each waiter thread serves up to 127 waits (one where the kernel lacks futex_waitv): end waits that are no longer needed, or retry later';
+
 export const futex = {
   /**
    * Sleeps while `array[index] === expected`, until woken or `timeout` milliseconds pass. Blocks
@@ -172,9 +175,11 @@ export const futex = {
       });
       const rc = addon.futexWaitAsync(array, i, expected, timeout, id);
       if (rc < 0) {
+        // The one failure that comes back at once: every waiter thread was full and the
+        // system refused a new one.
         pending.delete(id);
         signal?.removeEventListener('abort', onAbort);
-        reject(systemError(rc, 'futex_waitv'));
+        reject(systemError(rc, 'pthread_create', null, THREAD_REFUSED));
       }
     });
   },
