@@ -31,7 +31,15 @@ import {
   split as scanSplit,
   createReadStream as streamOf,
 } from './lines.js';
-import { addon, createSharedArrayBuffer, FileKind, type Handle, roomForMapping, runtimeName } from './native.js';
+import {
+  addon,
+  createSharedArrayBuffer,
+  FileKind,
+  type Handle,
+  mappingCountRefusal,
+  roomForMapping,
+  runtimeName,
+} from './native.js';
 import { numaNodes } from './numa.js';
 
 /**
@@ -1219,6 +1227,10 @@ function mapHint(errno: number, flags: number, hint: number): string | undefined
     return 'syncMapping (MAP_SYNC) needs a file on a DAX file system (persistent memory mounted with -o dax); this file goes through the page cache: use flush() for durability';
   }
   if (errno === -12 /* ENOMEM */) {
+    const refusal = mappingCountRefusal();
+    if (refusal !== null) {
+      return `the process holds ${refusal.mappings} kernel mappings of the ${refusal.cap} that vm.max_map_count allows, and memmap keeps the rest for V8 and threads (at that cap the process would end); ${refusal.standing} of memmap's are stand-ins for closed mappings whose Buffers or SharedArrayBuffers are not yet collected (code may still hold their address): let the event loop turn between large batches of mapFile and close, read through sharedBuffer(), keep fewer mappings open, or raise vm.max_map_count`;
+    }
     const standing = addon.regionCounts()[2];
     if (standing > 0) {
       return `${MMAP_HINTS[errno]}; ${standing} bytes of closed mappings stay reserved while Buffers or SharedArrayBuffers of them are alive (code may still hold their address): drop those views and let the garbage collector run (let the event loop turn) between large batches of mapFile and close`;

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,8 +43,13 @@ export interface Addon {
   probeEpoch(value: number): void;
   /** Puts the guard's signal handlers back in front if something replaced them. */
   guardInstall(): number;
-  /** [regions alive, bytes mapped, bytes of those that are stand-ins under views of closed ranges]. */
-  regionCounts(): [number, number, number];
+  /**
+   * [regions alive, bytes mapped, bytes of those that are stand-ins under views of closed
+   * ranges, how many stand-ins, regions and stand-ins made and stand-ins unmapped ever].
+   */
+  regionCounts(): [number, number, number, number, number];
+  /** The process's kernel mappings (what vm.max_map_count caps), or -errno. */
+  mappingCount(): number;
   lockHeldIn(handle: Handle): boolean;
   violationsAbsorbed(): number;
   protect(handle: Handle, start: number, length: number, protection: number): number;
@@ -180,6 +185,10 @@ export const STANDING_LIMIT = 2 ** 45; // 32 TiB
  * more than STANDING_LIMIT (the caller refuses the mapping with ENOMEM).
  */
 export function roomForMapping(): boolean {
+  return roomInAddressSpace() && roomInMappingCount();
+}
+
+function roomInAddressSpace(): boolean {
   let standing = addon.regionCounts()[2];
   // The lowest figure seen since the last collection: views freed meanwhile count as freed.
   standingAfterCollect = Math.min(standingAfterCollect, standing);
@@ -187,12 +196,7 @@ export function roomForMapping(): boolean {
   // Again only once another eighth of the limit stands: views that are still reachable keep
   // their stand-ins through any collection, and a full one per mapping would be paid for nothing.
   if (standing > standingAfterCollect + STANDING_LIMIT / 8) {
-    let v8: SabHelper | null = null;
-    try {
-      v8 = loadHelper();
-    } catch {
-      // A helper that does not load (built for another Node) only means no collection here.
-    }
+    const v8 = loadHelperQuietly();
     if (v8 !== null && typeof v8.collect === 'function') {
       v8.collect();
       standing = addon.regionCounts()[2];
@@ -203,6 +207,79 @@ export function roomForMapping(): boolean {
 }
 
 let standingAfterCollect = 0;
+
+/**
+ * Kernel mappings that memmap leaves to everything else in the process when it decides whether
+ * a new mapping may be made: at least this many, or an eighth of vm.max_map_count if that is
+ * more. At the cap mmap itself still succeeds, and the next thing to fail is V8 growing its
+ * heap or a thread mapping its stack, which ends the process.
+ */
+export const MAPPING_RESERVE = 4096;
+
+/** Region events (mappings made, stand-ins made and unmapped) after which the count is read. */
+let nextMappingCheck = 4096;
+/** Why the last check refused, for the message of ENOMEM; null while there is room. */
+let mappingRefusal: { mappings: number; cap: number; standing: number } | null = null;
+
+function mapCountCap(): number {
+  try {
+    const cap = Number.parseInt(readFileSync('/proc/sys/vm/max_map_count', 'utf8'), 10);
+    return Number.isSafeInteger(cap) && cap > 0 ? cap : 65530;
+  } catch {
+    return 65530;
+  }
+}
+
+/**
+ * Whether the process has kernel mappings to spare for one more. Closed ranges under views that
+ * are not yet collected keep a stand-in each, and where the kernel cannot merge neighbouring
+ * stand-ins, a synchronous loop that maps, views and closes would otherwise reach
+ * vm.max_map_count, where V8's next allocation ends the process. Reading /proc/self/maps costs
+ * milliseconds when it is long, so it is read only after as many region events as could at most
+ * use half the room left at the last reading (each event adds at most one kernel mapping).
+ */
+function roomInMappingCount(): boolean {
+  const events = addon.regionCounts()[4];
+  if (events < nextMappingCheck) return true;
+  let mappings = addon.mappingCount();
+  if (mappings < 0) {
+    nextMappingCheck = Number.POSITIVE_INFINITY; // no such cap here, or nothing to read it from
+    return true;
+  }
+  const cap = mapCountCap();
+  const limit = cap - Math.max(MAPPING_RESERVE, Math.floor(cap / 8));
+  if (mappings >= limit) {
+    // Stand-ins of SharedArrayBuffers nothing reaches go at a collection; Buffers' only at the
+    // next turn of the event loop.
+    const v8 = loadHelperQuietly();
+    if (v8 !== null && typeof v8.collect === 'function') {
+      v8.collect();
+      mappings = addon.mappingCount();
+    }
+  }
+  if (mappings >= limit) {
+    mappingRefusal = { mappings, cap, standing: addon.regionCounts()[3] };
+    nextMappingCheck = 0; // read again at every request until there is room
+    return false;
+  }
+  mappingRefusal = null;
+  nextMappingCheck = addon.regionCounts()[4] + Math.max(1, Math.floor((limit - mappings) / 2));
+  return true;
+}
+
+/** Why roomForMapping() last refused for want of kernel mappings, or null. */
+export function mappingCountRefusal(): { mappings: number; cap: number; standing: number } | null {
+  return mappingRefusal;
+}
+
+function loadHelperQuietly(): SabHelper | null {
+  try {
+    return loadHelper();
+  } catch {
+    // A helper that does not load (built for another Node) only means no collection here.
+    return null;
+  }
+}
 
 /** A SharedArrayBuffer over [start, start + length) of a region. */
 export function createSharedArrayBuffer(handle: Handle, start: number, length: number): SharedArrayBuffer {

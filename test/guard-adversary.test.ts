@@ -72,6 +72,105 @@ describe('stale Buffers and the stand-ins that keep them harmless', () => {
     assert.equal(r.standingAfter, 0, 'and given back once their Buffers were collected');
   });
 
+  it('a synchronous loop of map, view and close whose stand-ins cannot merge stops at ENOMEM short of vm.max_map_count, and maps again after a turn', {
+    timeout: CHILD_TIMEOUT,
+  }, async () => {
+    const a = fileOf(64 * 1024, 1);
+    // A live anonymous mapping after each closed one sits between the stand-ins, so the kernel
+    // cannot merge them: every cycle costs two kernel mappings until the loop gives way.
+    const child = await runModule(
+      `
+      const { mapFile, mapAnonymous } = await import(process.env.MEMMAP);
+      const { readFileSync } = await import('node:fs');
+      const { createRequire } = await import('node:module');
+      const core = createRequire(import.meta.url)(process.env.CORE);
+      const maps = () => readFileSync('/proc/self/maps', 'utf8').trim().split('\\n').length;
+      const cap = Number(readFileSync('/proc/sys/vm/max_map_count', 'utf8'));
+      let kept = [];
+      let error = null;
+      let cycles = 0;
+      try {
+        for (; cycles < cap; cycles++) {
+          const m = mapFile(process.env.A, { length: 4096 });
+          void m.buffer[0];
+          m.close();
+          kept.push(mapAnonymous(4096));
+        }
+      } catch (e) {
+        error = { code: e.code, syscall: e.syscall, message: e.message };
+      }
+      const atRefusal = maps();
+      // V8 and a new thread still have room: a Worker starts and answers.
+      const { Worker } = await import('node:worker_threads');
+      const worker = new Worker('import("node:worker_threads").then((w) => w.parentPort.postMessage(6 * 7))', { eval: true });
+      const answer = await new Promise((r) => worker.once('message', r));
+      await worker.terminate();
+      for (const k of kept) k.close();
+      kept = null;
+      for (let i = 0; i < 3; i++) { globalThis.gc(); await new Promise((r) => setImmediate(r)); }
+      const standingAfter = core.regionCounts()[3];
+      const again = mapFile(process.env.A, { length: 4096 });
+      const byte = again.buffer[0];
+      again.close();
+      process.stdout.write(JSON.stringify({ cap, cycles, error, atRefusal, answer, standingAfter, byte }));
+      `,
+      { A: a, CORE: coreAddon },
+      ['--expose-gc'],
+    );
+    assertExitedCleanly(child);
+    const r = JSON.parse(child.stdout);
+    assert.equal(r.error?.code, 'ENOMEM', `the loop ends with ENOMEM (${JSON.stringify(r.error)})`);
+    assert.equal(r.error.syscall, 'mmap');
+    assert.match(r.error.message, /vm\.max_map_count/);
+    assert.match(r.error.message, /let the event loop turn/);
+    assert.ok(r.cycles > 1000, `after many cycles (${r.cycles})`);
+    assert.ok(r.atRefusal < r.cap, `short of the cap (${r.atRefusal} of ${r.cap} mappings)`);
+    assert.equal(r.answer, 42, 'a Worker still starts');
+    assert.equal(r.standingAfter, 0, 'the stand-ins go once their Buffers are collected');
+    assert.equal(r.byte, 1, 'and mapping works again');
+  });
+
+  it('a million cycles of map, view and close in one turn: the stand-ins merge, and go again without splitting past vm.max_map_count', {
+    timeout: CHILD_TIMEOUT,
+  }, async () => {
+    const a = fileOf(1 << 20, 3);
+    const child = await runModule(
+      `
+      const { mapFile } = await import(process.env.MEMMAP);
+      const { readFileSync } = await import('node:fs');
+      const { createRequire } = await import('node:module');
+      const core = createRequire(import.meta.url)(process.env.CORE);
+      const maps = () => readFileSync('/proc/self/maps', 'utf8').trim().split('\\n').length;
+      const before = maps();
+      let sum = 0;
+      for (let i = 0; i < 1000000; i++) {
+        const m = mapFile(process.env.A, { offset: (i * 4096) % (1 << 20), length: 4096 });
+        sum += m.buffer[i & 4095];
+        m.close();
+        // Other memory of the process's comes and goes between the cycles.
+        if (i % 7 === 0) new ArrayBuffer(1 << 20);
+      }
+      const during = maps();
+      const standing = core.regionCounts()[3];
+      // The views are collected in whatever order the collector finds them: each one dropped
+      // from the middle of the merged stand-ins would split them, a million times over.
+      for (let i = 0; i < 4; i++) { globalThis.gc(); await new Promise((r) => setImmediate(r)); }
+      const after = maps();
+      const counts = core.regionCounts().slice(0, 4);
+      process.stdout.write(JSON.stringify({ before, during, standing, after, counts, sum }));
+      `,
+      { A: a, CORE: coreAddon },
+      ['--expose-gc'],
+    );
+    assertExitedCleanly(child);
+    const r = JSON.parse(child.stdout);
+    assert.equal(r.sum, 3 * 1000000);
+    assert.equal(r.standing, 1000000, 'every closed range is still held in the turn');
+    assert.ok(r.during - r.before < 2000, `kernel mappings in the turn ${r.before} → ${r.during}`);
+    assert.deepEqual(r.counts, [0, 0, 0, 0], 'regions, bytes mapped, stand-in bytes and stand-ins all back to 0');
+    assert.ok(r.after - r.before < 100, `kernel mappings after ${r.before} → ${r.after}`);
+  });
+
   it('remap() and resize() hold their old range while an old Buffer is alive, and give it back when it is collected', {
     timeout: CHILD_TIMEOUT,
   }, async () => {

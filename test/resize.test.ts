@@ -21,11 +21,13 @@ describe('resize', () => {
     for (let i = 0; i < data.length; i++) data[i] = i % 251;
     const path = fileWith(data);
     using m = mapFile(path, { mode: 'write' });
-    const core = createRequire(import.meta.url)(coreAddon) as { regionCounts(): [number, number, number] };
+    const core = createRequire(import.meta.url)(coreAddon) as {
+      regionCounts(): [number, number, number, number, number];
+    };
     const [regions, bytes, retiring] = core.regionCounts();
     m.resize(5 * pageSize);
     assert.deepEqual(
-      core.regionCounts(),
+      core.regionCounts().slice(0, 3),
       [regions, bytes - data.length + 5 * pageSize, retiring],
       'resized in place: no new region',
     );

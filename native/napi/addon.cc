@@ -40,6 +40,7 @@ napi_value init(napi_env env, napi_value exports) {
       FUNCTION("bindRange", js_bind_range),
       FUNCTION("fd", js_region_fd),
       FUNCTION("regionCounts", js_region_counts),
+      FUNCTION("mappingCount", js_mapping_count),
       FUNCTION("faultsAbsorbed", js_faults_absorbed),
       FUNCTION("view", js_view),
       FUNCTION("detach", js_detach),

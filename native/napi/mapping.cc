@@ -85,12 +85,19 @@ int map_guarded(int fd, uint64_t offset, size_t length, mm::Access access, int f
   int rc = mm::guard_install();
   if (rc < 0) return rc;
   void* addr = nullptr;
-  rc = mm::map_file(fd, offset, length, access, flags, hint, &addr);
+  size_t granule = mm::mapping_granule(fd);  // hugetlbfs: repairs come in whole huge pages
+  // Anywhere: first just below the last stand-in, so that this range's own stand-in (if it is
+  // closed under a live view) merges with it. A loop that maps, views and closes small ranges
+  // otherwise leaves one kernel mapping per stand-in wherever the kernel found room, and those
+  // count against vm.max_map_count until the views are collected.
+  uintptr_t near = hint == 0 && granule == 0 ? region_placement_hint(length) : 0;
+  rc = near != 0 ? mm::map_file(fd, offset, length, access, flags, near, &addr) : -EEXIST;
+  if (rc < 0) rc = mm::map_file(fd, offset, length, access, flags, hint, &addr);
   if (rc < 0) return rc;
   mm::GuardRange range;
   range.fd = fd;
   range.file_offset = offset;
-  range.granule = mm::mapping_granule(fd);  // hugetlbfs: repairs come in whole huge pages
+  range.granule = granule;
   range.writable = access != mm::Access::kRead;
   range.shared = access != mm::Access::kCopy;
   int slot = mm::guard_register(addr, length, range);
@@ -322,18 +329,30 @@ napi_value js_region_fd(napi_env env, napi_callback_info info) {
 }
 
 // regionCounts() -> [regions alive, bytes they keep mapped, bytes of those that are zero-page
-// stand-ins under views of closed ranges], for the leak tests and the hint of ENOMEM.
+// stand-ins under views of closed ranges, how many stand-ins, regions and stand-ins made and
+// stand-ins unmapped ever], for the leak tests, the stand-in budgets and the hint of ENOMEM.
 napi_value js_region_counts(napi_env env, napi_callback_info) {
   RegionCounts counts = region_counts();
-  napi_value result = nullptr, regions = nullptr, bytes = nullptr, standing = nullptr;
-  if (napi_create_array_with_length(env, 3, &result) != napi_ok ||
+  napi_value result = nullptr, regions = nullptr, bytes = nullptr, standing = nullptr, count = nullptr,
+             events = nullptr;
+  if (napi_create_array_with_length(env, 5, &result) != napi_ok ||
       napi_create_double(env, static_cast<double>(counts.regions), &regions) != napi_ok ||
       napi_create_double(env, static_cast<double>(counts.mapped_bytes), &bytes) != napi_ok ||
       napi_create_double(env, static_cast<double>(counts.standing_bytes), &standing) != napi_ok ||
       napi_set_element(env, result, 0, regions) != napi_ok ||
-      napi_set_element(env, result, 1, bytes) != napi_ok || napi_set_element(env, result, 2, standing) != napi_ok) {
+      napi_create_double(env, static_cast<double>(counts.standing), &count) != napi_ok ||
+      napi_set_element(env, result, 1, bytes) != napi_ok || napi_set_element(env, result, 2, standing) != napi_ok ||
+      napi_create_double(env, static_cast<double>(counts.events), &events) != napi_ok ||
+      napi_set_element(env, result, 3, count) != napi_ok || napi_set_element(env, result, 4, events) != napi_ok) {
     return fail(env, "could not count regions");
   }
+  return result;
+}
+
+// mappingCount() -> the process's kernel mappings (what vm.max_map_count caps), or -errno.
+napi_value js_mapping_count(napi_env env, napi_callback_info) {
+  napi_value result = nullptr;
+  napi_create_double(env, static_cast<double>(mm::count_mappings()), &result);
   return result;
 }
 

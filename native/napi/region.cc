@@ -1,6 +1,9 @@
 #include "region.h"
 
 #include <cerrno>
+#include <iterator>
+#include <map>
+#include <mutex>
 
 #include "../os/guard.h"
 #include "../os/lock.h"
@@ -16,6 +19,73 @@ std::atomic<int64_t> g_mapped_bytes{0};
 // Zero-page stand-ins under views of closed ranges, in bytes of address space, for the hint
 // that ENOMEM from a new mapping carries.
 std::atomic<int64_t> g_standing_bytes{0};
+std::atomic<int64_t> g_standing{0};
+std::atomic<int64_t> g_events{0};
+// Base of the stand-in made last (0: none since the stand-ins last ran out), for
+// region_placement_hint.
+std::atomic<uintptr_t> g_last_stand_in{0};
+
+// Every stand-in by base address, the live ones and those whose views are gone but which
+// are not unmapped yet. Neighbouring stand-ins are one kernel mapping (the kernel merges
+// them, and mappings are placed so that they neighbour), and unmapping one from the middle of
+// such a run splits it in two: a million stand-ins dropped in the order their views happen to
+// be collected would need hundreds of thousands of kernel mappings at once, past
+// vm.max_map_count, and V8's next heap page would end the process. So a stand-in whose views
+// are gone is unmapped together with the gone ones beside it, and only once live stand-ins do
+// not adjoin it on both sides; until then its pages are given back (MADV_DONTNEED) and its
+// range stays reserved. Costs a node (about 80 bytes) per stand-in while it stands.
+struct StandIn {
+  size_t size;
+  bool gone;
+};
+std::mutex g_stand_ins_mutex;
+std::map<uintptr_t, StandIn> g_stand_ins;
+
+void stand_in_made(void* base, size_t size) {
+  std::lock_guard<std::mutex> lock(g_stand_ins_mutex);
+  g_stand_ins[reinterpret_cast<uintptr_t>(base)] = StandIn{size, false};
+}
+
+bool adjoin(std::map<uintptr_t, StandIn>::iterator low, std::map<uintptr_t, StandIn>::iterator high) {
+  return low->first + low->second.size == high->first;
+}
+
+void stand_in_gone(void* base, size_t size) {
+  std::lock_guard<std::mutex> lock(g_stand_ins_mutex);
+  auto it = g_stand_ins.find(reinterpret_cast<uintptr_t>(base));
+  if (it == g_stand_ins.end()) {
+    if (mm::unmap(base, size) == 0) g_mapped_bytes.fetch_sub(static_cast<int64_t>(size), std::memory_order_relaxed);
+    return;
+  }
+  it->second.gone = true;
+  if (it != g_stand_ins.begin()) {
+    auto below = std::prev(it);
+    if (below->second.gone && adjoin(below, it)) {
+      below->second.size += it->second.size;
+      g_stand_ins.erase(it);
+      it = below;
+    }
+  }
+  auto above = std::next(it);
+  if (above != g_stand_ins.end() && above->second.gone && adjoin(it, above)) {
+    it->second.size += above->second.size;
+    g_stand_ins.erase(above);
+  }
+  // Gone neighbours were merged above, so adjoining ones are live.
+  above = std::next(it);
+  bool live_below = it != g_stand_ins.begin() && adjoin(std::prev(it), it);
+  bool live_above = above != g_stand_ins.end() && adjoin(it, above);
+  void* start = reinterpret_cast<void*>(it->first);
+  size_t length = it->second.size;
+  if (!(live_below && live_above) && mm::unmap(start, length) == 0) {
+    g_mapped_bytes.fetch_sub(static_cast<int64_t>(length), std::memory_order_relaxed);
+    g_stand_ins.erase(it);
+    return;
+  }
+  // Held in the middle of a run (or the unmap failed): only the pages a stale view may have
+  // written are freed now; the range goes with its neighbours.
+  mm::advise(base, size, mm::Advice::kDontNeed);
+}
 
 void unmap(Region* r) {
   if (mm::unmap(r->base, r->size) == 0) {
@@ -60,6 +130,10 @@ int release_file(Region* r) {
     unguard(r);
     if (rc == 0) {
       g_standing_bytes.fetch_add(size, std::memory_order_relaxed);
+      g_standing.fetch_add(1, std::memory_order_relaxed);
+      g_events.fetch_add(1, std::memory_order_relaxed);
+      g_last_stand_in.store(reinterpret_cast<uintptr_t>(r->base), std::memory_order_relaxed);
+      stand_in_made(r->base, r->size);
       r->placeholder.store(true, std::memory_order_release);
       // The last view may have gone between the check above and now.
       if (r->views.load(std::memory_order_acquire) == 0) region_drop_placeholder(r);
@@ -86,8 +160,15 @@ int release_file(Region* r) {
 void region_drop_placeholder(Region* r) {
   // Exactly once, whichever thread the last view went on.
   if (!r->placeholder.exchange(false, std::memory_order_acq_rel)) return;
-  unmap(r);
+  stand_in_gone(r->base, r->size);
   g_standing_bytes.fetch_sub(static_cast<int64_t>(r->size), std::memory_order_relaxed);
+  g_events.fetch_add(1, std::memory_order_relaxed);
+  if (g_standing.fetch_sub(1, std::memory_order_relaxed) == 1) g_last_stand_in.store(0, std::memory_order_relaxed);
+}
+
+uintptr_t region_placement_hint(size_t length) {
+  uintptr_t last = g_last_stand_in.load(std::memory_order_relaxed);
+  return last > length ? last - length : 0;
 }
 
 void region_view_gone(Region* r) {
@@ -100,6 +181,7 @@ void region_view_gone(Region* r) {
 
 Region::Region(void* b, size_t s, int f) : base(b), size(s), fd(f) {
   g_regions.fetch_add(1, std::memory_order_relaxed);
+  g_events.fetch_add(1, std::memory_order_relaxed);
   g_mapped_bytes.fetch_add(static_cast<int64_t>(s), std::memory_order_relaxed);
 }
 
@@ -107,7 +189,7 @@ Region::~Region() { g_regions.fetch_sub(1, std::memory_order_relaxed); }
 
 RegionCounts region_counts() {
   return {g_regions.load(std::memory_order_relaxed), g_mapped_bytes.load(std::memory_order_relaxed),
-          g_standing_bytes.load(std::memory_order_relaxed)};
+          g_standing_bytes.load(std::memory_order_relaxed), g_standing.load(std::memory_order_relaxed), g_events.load(std::memory_order_relaxed)};
 }
 
 void region_retain(Region* r) { r->refs.fetch_add(1, std::memory_order_relaxed); }

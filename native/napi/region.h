@@ -40,8 +40,18 @@ struct RegionCounts {
   int64_t regions;
   int64_t mapped_bytes;
   int64_t standing_bytes;  // of which zero-page stand-ins under views of closed ranges
+  int64_t standing;        // how many stand-ins those bytes are
+  int64_t events;          // regions made, stand-ins made and stand-ins unmapped, ever: each
+                           // may add one kernel mapping (unmapping the middle of merged
+                           // stand-ins splits them)
 };
 RegionCounts region_counts();
+
+// Where a new mapping of `length` bytes could go so that, once closed under a live view, its
+// stand-in adjoins the last stand-in made and the kernel merges the two into one mapping: the
+// range just below that stand-in, or 0 (anywhere) when there is none. Only a hint: the caller
+// maps there with MAP_FIXED_NOREPLACE and falls back to anywhere if the range is taken.
+uintptr_t region_placement_hint(size_t length);
 
 // Takes one more reference.
 void region_retain(Region* r);

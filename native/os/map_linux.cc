@@ -216,6 +216,26 @@ int replace_with_zero_pages(void* addr, size_t length) {
   return got == MAP_FAILED ? errno_result() : 0;
 }
 
+int64_t count_mappings() {
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno_result();
+  char chunk[16384];
+  int64_t lines = 0;
+  for (;;) {
+    ssize_t got = read(fd, chunk, sizeof chunk);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      int rc = errno_result();
+      close(fd);
+      return rc;
+    }
+    if (got == 0) break;
+    for (ssize_t i = 0; i < got; i++) lines += chunk[i] == '\n';
+  }
+  close(fd);
+  return lines;
+}
+
 int flush(void* addr, size_t length, int how) {
   int flags = (how & kFlushAsync ? MS_ASYNC : MS_SYNC) | (how & kFlushInvalidate ? MS_INVALIDATE : 0);
   return msync(addr, length, flags) == 0 ? 0 : errno_result();

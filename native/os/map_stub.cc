@@ -23,6 +23,7 @@ int map_anonymous(size_t, bool, int, uintptr_t, void**) { return -ENOSYS; }
 size_t mapping_granule(int) { return 0; }
 int unmap(void*, size_t) { return -ENOSYS; }
 int replace_with_zero_pages(void*, size_t) { return -ENOSYS; }
+int64_t count_mappings() { return -ENOSYS; }
 int flush(void*, size_t, int) { return -ENOSYS; }
 int advise(void*, size_t, Advice) { return -ENOSYS; }
 int resize_mapping(void*, size_t, size_t, void**) { return -ENOSYS; }

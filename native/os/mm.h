@@ -145,6 +145,10 @@ int resize_mapping(void* addr, size_t length, size_t new_length, void** out);
 // behind them is released. The address must be one memmap itself mapped.
 int replace_with_zero_pages(void* addr, size_t length);
 
+// How many mappings (kernel VMAs) the process holds, the figure vm.max_map_count caps: the
+// lines of /proc/self/maps. -errno if it cannot be read; -ENOSYS where there is no such cap.
+int64_t count_mappings();
+
 // Writes the dirty pages of a range back to its file and waits until they are written
 // (MS_SYNC), or with kFlushAsync only schedules the write (MS_ASYNC).
 enum FlushFlags : int {
