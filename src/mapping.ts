@@ -1324,6 +1324,8 @@ export function mapDescriptor(fd: number, path: string | null, options: Descript
     const length = wanted ?? Math.max(size - offset, 0);
     const end = offset + length;
     let grew = false;
+    // Before the file grows: a refusal leaves the file as it was.
+    if (!roomForMapping()) throw systemError(-12, 'mmap', path, mapHint(-12, flags, hint));
     if (end > size || offset > size) {
       if (!grow) {
         throw new MemmapError(
@@ -1335,7 +1337,6 @@ export function mapDescriptor(fd: number, path: string | null, options: Descript
       grew = true;
     }
     const delta = offset % pageSize;
-    if (!roomForMapping()) throw systemError(-12, 'mmap', path, mapHint(-12, flags, hint));
     const handle = addon.mapFile(
       fd,
       offset - delta,

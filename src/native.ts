@@ -50,6 +50,8 @@ export interface Addon {
   regionCounts(): [number, number, number, number, number];
   /** The process's kernel mappings (what vm.max_map_count caps), or -errno. */
   mappingCount(): number;
+  /** How many kernel mappings unmapping gone stand-ins from the middle of a run may add. */
+  setSplitRoom(room: number): void;
   lockHeldIn(handle: Handle): boolean;
   violationsAbsorbed(): number;
   protect(handle: Handle, start: number, length: number, protection: number): number;
@@ -185,6 +187,7 @@ export const STANDING_LIMIT = 2 ** 45; // 32 TiB
  * more than STANDING_LIMIT (the caller refuses the mapping with ENOMEM).
  */
 export function roomForMapping(): boolean {
+  mappingRefusal = null;
   return roomInAddressSpace() && roomInMappingCount();
 }
 
@@ -210,14 +213,16 @@ let standingAfterCollect = 0;
 
 /**
  * Kernel mappings that memmap leaves to everything else in the process when it decides whether
- * a new mapping may be made: at least this many, or an eighth of vm.max_map_count if that is
- * more. At the cap mmap itself still succeeds, and the next thing to fail is V8 growing its
- * heap or a thread mapping its stack, which ends the process.
+ * a new mapping may be made: an eighth of vm.max_map_count, or this many if that is more (up to
+ * half the cap). At the cap mmap itself still succeeds, and the next thing to fail is V8
+ * growing its heap or a thread mapping its stack, which ends the process.
  */
 export const MAPPING_RESERVE = 4096;
 
-/** Region events (mappings made, stand-ins made and unmapped) after which the count is read. */
-let nextMappingCheck = 4096;
+/** Region events (see regionCounts) after which the mapping count is read again. */
+let nextMappingCheck = 0;
+/** Region events when the last refusal asked for a collection. */
+let collectedAt = -1;
 /** Why the last check refused, for the message of ENOMEM; null while there is room. */
 let mappingRefusal: { mappings: number; cap: number; standing: number } | null = null;
 
@@ -235,35 +240,44 @@ function mapCountCap(): number {
  * are not yet collected keep a stand-in each, and where the kernel cannot merge neighbouring
  * stand-ins, a synchronous loop that maps, views and closes would otherwise reach
  * vm.max_map_count, where V8's next allocation ends the process. Reading /proc/self/maps costs
- * milliseconds when it is long, so it is read only after as many region events as could at most
- * use half the room left at the last reading (each event adds at most one kernel mapping).
+ * milliseconds when it is long, so it is read again only after a quarter of the room left at
+ * the last reading in region events: each event (a mapping made or unmapped, a stand-in made or
+ * gone, a protect, advise, lock or bind of part of a range) adds at most two kernel mappings.
+ * The same quarter is what the native side may spend on splitting merged stand-ins when their
+ * views go in the middle of a run (beyond it, it holds them until their neighbours go).
  */
 function roomInMappingCount(): boolean {
   const events = addon.regionCounts()[4];
   if (events < nextMappingCheck) return true;
   let mappings = addon.mappingCount();
   if (mappings < 0) {
-    nextMappingCheck = Number.POSITIVE_INFINITY; // no such cap here, or nothing to read it from
+    // ENOSYS: no such cap here; ENOENT, EACCES: no /proc to read it from. Anything else (a
+    // passing EMFILE) is tried again later.
+    const never = mappings === -38 || mappings === -2 || mappings === -13;
+    nextMappingCheck = never ? Number.POSITIVE_INFINITY : events + 1024;
     return true;
   }
   const cap = mapCountCap();
-  const limit = cap - Math.max(MAPPING_RESERVE, Math.floor(cap / 8));
-  if (mappings >= limit) {
+  const limit = cap - Math.max(Math.floor(cap / 8), Math.min(MAPPING_RESERVE, Math.floor(cap / 2)));
+  if (mappings >= limit && collectedAt !== events) {
     // Stand-ins of SharedArrayBuffers nothing reaches go at a collection; Buffers' only at the
-    // next turn of the event loop.
+    // next turn of the event loop. Once per refusal, not at every refused request.
+    collectedAt = events;
     const v8 = loadHelperQuietly();
     if (v8 !== null && typeof v8.collect === 'function') {
       v8.collect();
       mappings = addon.mappingCount();
     }
   }
+  const counts = addon.regionCounts();
+  const quarter = Math.max(0, Math.floor((limit - mappings) / 4));
+  addon.setSplitRoom(quarter);
   if (mappings >= limit) {
-    mappingRefusal = { mappings, cap, standing: addon.regionCounts()[3] };
-    nextMappingCheck = 0; // read again at every request until there is room
+    mappingRefusal = { mappings, cap, standing: counts[3] };
+    nextMappingCheck = counts[4]; // read again at the next request
     return false;
   }
-  mappingRefusal = null;
-  nextMappingCheck = addon.regionCounts()[4] + Math.max(1, Math.floor((limit - mappings) / 2));
+  nextMappingCheck = counts[4] + Math.max(1, quarter);
   return true;
 }
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
@@ -210,6 +211,7 @@ describe('futex.waitAsync when the system refuses a thread', () => {
     timeout: 60_000,
   }, async (t) => {
     if (process.getuid?.() !== 0) return t.skip('needs root: RLIMIT_NPROC binds only an unprivileged user');
+    if (spawnSync('prlimit', ['--version']).error) return t.skip('needs the prlimit command (util-linux)');
     // The child starts its pool threads, then becomes nobody with RLIMIT_NPROC at 1, so that no
     // new thread of its user may start. A helper shell started before, as nobody (a process
     // may change the limits of another of its own user's), sets and lifts the limit on request;

@@ -41,6 +41,7 @@ napi_value init(napi_env env, napi_value exports) {
       FUNCTION("fd", js_region_fd),
       FUNCTION("regionCounts", js_region_counts),
       FUNCTION("mappingCount", js_mapping_count),
+      FUNCTION("setSplitRoom", js_set_split_room),
       FUNCTION("faultsAbsorbed", js_faults_absorbed),
       FUNCTION("view", js_view),
       FUNCTION("detach", js_detach),

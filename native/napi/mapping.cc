@@ -56,7 +56,8 @@ void finalize_view_object(napi_env, void* data, void*) {
 }
 
 // The deleter a SharedArrayBuffer backing store calls when its last view is gone. V8 and Node
-// may call it on any thread, which is why it only touches atomics and makes system calls.
+// may call it on any thread, which is why it only touches atomics, the stand-in table (under
+// its mutex) and makes system calls.
 void release_shared_view(void*, size_t, void* hint) {
   Region* r = static_cast<Region*>(hint);
   r->shared_views.fetch_sub(1, std::memory_order_acq_rel);
@@ -349,6 +350,16 @@ napi_value js_region_counts(napi_env env, napi_callback_info) {
   return result;
 }
 
+// setSplitRoom(room): how many kernel mappings unmapping gone stand-ins from the middle of a
+// run may add until the next mapping-count check.
+napi_value js_set_split_room(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  uint64_t room = 0;
+  if (!get_args(env, info, 1, argv) || !get_size(env, argv[0], &room)) return nullptr;
+  region_set_split_room(static_cast<int64_t>(room));
+  return nullptr;
+}
+
 // mappingCount() -> the process's kernel mappings (what vm.max_map_count caps), or -errno.
 napi_value js_mapping_count(napi_env env, napi_callback_info) {
   napi_value result = nullptr;
@@ -564,6 +575,7 @@ napi_value js_advise(napi_env env, napi_callback_info info) {
   }
   if (r->closed.load()) return make_int(env, -EBADF);
   if (length == 0) return make_int(env, 0);
+  region_note_split();
   return make_int(env, mm::advise(at(r, start), length, static_cast<mm::Advice>(advice)));
 }
 

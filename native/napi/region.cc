@@ -31,55 +31,80 @@ std::atomic<uintptr_t> g_last_stand_in{0};
 // such a run splits it in two: a million stand-ins dropped in the order their views happen to
 // be collected would need hundreds of thousands of kernel mappings at once, past
 // vm.max_map_count, and V8's next heap page would end the process. So a stand-in whose views
-// are gone is unmapped together with the gone ones beside it, and only once live stand-ins do
-// not adjoin it on both sides; until then its pages are given back (MADV_DONTNEED) and its
-// range stays reserved. Costs a node (about 80 bytes) per stand-in while it stands.
+// are gone is unmapped together with the gone ones beside it, and from the middle of a run
+// (live stand-ins adjoin it on both sides) only while the split room that the mapping-count
+// check last granted lasts; beyond it its pages are given back (MADV_DONTNEED) and its range
+// stays reserved, still counted as standing, until a neighbour goes. Costs a node (about 80
+// bytes) per stand-in while it stands. Allocated once and never freed: deleters of
+// SharedArrayBuffers may run on other threads while static destructors run at exit.
 struct StandIn {
-  size_t size;
+  size_t span;     // bytes of address space, whole pages
+  int64_t bytes;   // what g_mapped_bytes and g_standing_bytes counted for them
+  int64_t count;   // stand-ins merged into this entry
   bool gone;
 };
+using StandIns = std::map<uintptr_t, StandIn>;
 std::mutex g_stand_ins_mutex;
-std::map<uintptr_t, StandIn> g_stand_ins;
+StandIns& stand_ins() {
+  static StandIns* map = new StandIns();
+  return *map;
+}
+std::atomic<int64_t> g_split_room{2048};
+
+size_t whole_pages(size_t bytes) {
+  size_t page = mm::page_size();
+  return (bytes + page - 1) / page * page;
+}
 
 void stand_in_made(void* base, size_t size) {
   std::lock_guard<std::mutex> lock(g_stand_ins_mutex);
-  g_stand_ins[reinterpret_cast<uintptr_t>(base)] = StandIn{size, false};
+  stand_ins()[reinterpret_cast<uintptr_t>(base)] = StandIn{whole_pages(size), static_cast<int64_t>(size), 1, false};
 }
 
-bool adjoin(std::map<uintptr_t, StandIn>::iterator low, std::map<uintptr_t, StandIn>::iterator high) {
-  return low->first + low->second.size == high->first;
+bool adjoin(StandIns::iterator low, StandIns::iterator high) { return low->first + low->second.span == high->first; }
+
+void unmapped_stand_ins(int64_t bytes, int64_t count) {
+  g_mapped_bytes.fetch_sub(bytes, std::memory_order_relaxed);
+  g_standing_bytes.fetch_sub(bytes, std::memory_order_relaxed);
+  g_events.fetch_add(1, std::memory_order_relaxed);
+  if (g_standing.fetch_sub(count, std::memory_order_relaxed) == count) {
+    g_last_stand_in.store(0, std::memory_order_relaxed);
+  }
 }
 
 void stand_in_gone(void* base, size_t size) {
   std::lock_guard<std::mutex> lock(g_stand_ins_mutex);
-  auto it = g_stand_ins.find(reinterpret_cast<uintptr_t>(base));
-  if (it == g_stand_ins.end()) {
-    if (mm::unmap(base, size) == 0) g_mapped_bytes.fetch_sub(static_cast<int64_t>(size), std::memory_order_relaxed);
+  StandIns& all = stand_ins();
+  auto it = all.find(reinterpret_cast<uintptr_t>(base));
+  if (it == all.end()) {  // not recorded (cannot happen): unmap it alone
+    if (mm::unmap(base, size) == 0) unmapped_stand_ins(static_cast<int64_t>(size), 1);
     return;
   }
   it->second.gone = true;
-  if (it != g_stand_ins.begin()) {
+  if (it != all.begin()) {
     auto below = std::prev(it);
     if (below->second.gone && adjoin(below, it)) {
-      below->second.size += it->second.size;
-      g_stand_ins.erase(it);
+      below->second.span += it->second.span;
+      below->second.bytes += it->second.bytes;
+      below->second.count += it->second.count;
+      all.erase(it);
       it = below;
     }
   }
   auto above = std::next(it);
-  if (above != g_stand_ins.end() && above->second.gone && adjoin(it, above)) {
-    it->second.size += above->second.size;
-    g_stand_ins.erase(above);
+  if (above != all.end() && above->second.gone && adjoin(it, above)) {
+    it->second.span += above->second.span;
+    it->second.bytes += above->second.bytes;
+    it->second.count += above->second.count;
+    all.erase(above);
   }
   // Gone neighbours were merged above, so adjoining ones are live.
   above = std::next(it);
-  bool live_below = it != g_stand_ins.begin() && adjoin(std::prev(it), it);
-  bool live_above = above != g_stand_ins.end() && adjoin(it, above);
-  void* start = reinterpret_cast<void*>(it->first);
-  size_t length = it->second.size;
-  if (!(live_below && live_above) && mm::unmap(start, length) == 0) {
-    g_mapped_bytes.fetch_sub(static_cast<int64_t>(length), std::memory_order_relaxed);
-    g_stand_ins.erase(it);
+  bool middle = it != all.begin() && adjoin(std::prev(it), it) && above != all.end() && adjoin(it, above);
+  bool may_split = !middle || g_split_room.fetch_sub(1, std::memory_order_relaxed) > 0;
+  if (may_split && mm::unmap(reinterpret_cast<void*>(it->first), it->second.span) == 0) {
+    unmapped_stand_ins(it->second.bytes, it->second.count);
+    all.erase(it);
     return;
   }
   // Held in the middle of a run (or the unmap failed): only the pages a stale view may have
@@ -87,9 +112,18 @@ void stand_in_gone(void* base, size_t size) {
   mm::advise(base, size, mm::Advice::kDontNeed);
 }
 
+}  // namespace
+
+void region_set_split_room(int64_t room) { g_split_room.store(room, std::memory_order_relaxed); }
+
+void region_note_split() { g_events.fetch_add(1, std::memory_order_relaxed); }
+
+namespace {
+
 void unmap(Region* r) {
   if (mm::unmap(r->base, r->size) == 0) {
     g_mapped_bytes.fetch_sub(static_cast<int64_t>(r->size), std::memory_order_relaxed);
+    g_events.fetch_add(1, std::memory_order_relaxed);  // the middle of merged mappings splits
   }
 }
 
@@ -143,7 +177,10 @@ int release_file(Region* r) {
     // never maps a page over memory memmap no longer owns).
     unguard(r);
     rc = mm::unmap(r->base, r->size);
-    if (rc == 0) g_mapped_bytes.fetch_sub(size, std::memory_order_relaxed);
+    if (rc == 0) {
+      g_mapped_bytes.fetch_sub(size, std::memory_order_relaxed);
+      g_events.fetch_add(1, std::memory_order_relaxed);
+    }
   }
   // If the range could not be released it stays mapped, and the last reference unmaps it.
   if (rc == 0) r->released.store(true, std::memory_order_release);
@@ -161,14 +198,15 @@ void region_drop_placeholder(Region* r) {
   // Exactly once, whichever thread the last view went on.
   if (!r->placeholder.exchange(false, std::memory_order_acq_rel)) return;
   stand_in_gone(r->base, r->size);
-  g_standing_bytes.fetch_sub(static_cast<int64_t>(r->size), std::memory_order_relaxed);
-  g_events.fetch_add(1, std::memory_order_relaxed);
-  if (g_standing.fetch_sub(1, std::memory_order_relaxed) == 1) g_last_stand_in.store(0, std::memory_order_relaxed);
 }
 
 uintptr_t region_placement_hint(size_t length) {
+  // Not for 2 MiB and more: there the kernel's own choice is aligned for huge pages (shmem,
+  // DAX, file THP), and such stand-ins are few enough not to need merging.
+  if (length >= (size_t{2} << 20)) return 0;
+  size_t span = whole_pages(length);
   uintptr_t last = g_last_stand_in.load(std::memory_order_relaxed);
-  return last > length ? last - length : 0;
+  return last > span ? last - span : 0;
 }
 
 void region_view_gone(Region* r) {

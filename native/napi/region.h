@@ -39,11 +39,11 @@ struct Region {
 struct RegionCounts {
   int64_t regions;
   int64_t mapped_bytes;
-  int64_t standing_bytes;  // of which zero-page stand-ins under views of closed ranges
+  int64_t standing_bytes;  // of which zero-page stand-ins of closed ranges not yet unmapped
   int64_t standing;        // how many stand-ins those bytes are
-  int64_t events;          // regions made, stand-ins made and stand-ins unmapped, ever: each
-                           // may add one kernel mapping (unmapping the middle of merged
-                           // stand-ins splits them)
+  int64_t events;          // regions made and unmapped, stand-ins made, gone and unmapped,
+                           // partial protect/advise/lock/bind, ever: each may add up to two
+                           // kernel mappings
 };
 RegionCounts region_counts();
 
@@ -52,6 +52,14 @@ RegionCounts region_counts();
 // range just below that stand-in, or 0 (anywhere) when there is none. Only a hint: the caller
 // maps there with MAP_FIXED_NOREPLACE and falls back to anywhere if the range is taken.
 uintptr_t region_placement_hint(size_t length);
+
+// How many kernel mappings unmapping gone stand-ins from the middle of a run may still add
+// (set by the mapping-count check in TypeScript); past it they are held until a neighbour goes.
+void region_set_split_room(int64_t room);
+
+// Counts a change that may split a kernel mapping of a live region (protect, advise, lock or
+// bind of part of it) as a region event.
+void region_note_split();
 
 // Takes one more reference.
 void region_retain(Region* r);

@@ -46,7 +46,9 @@ napi_value js_lock_range(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   if (r->closed.load()) return make_int(env, -EBADF);
-  return make_int(env, length == 0 ? 0 : mm::lock_range(at(r, start), length, on_fault));
+  if (length == 0) return make_int(env, 0);
+  region_note_split();
+  return make_int(env, mm::lock_range(at(r, start), length, on_fault));
 }
 
 // protect(handle, start, length, protection) -> 0 | -errno.
@@ -65,6 +67,7 @@ napi_value js_protect(napi_env env, napi_callback_info info) {
   if (protection != static_cast<int32_t>(mm::Protection::kReadWrite) && r->guard_slot >= 0) {
     mm::guard_restricted(r->guard_slot);
   }
+  region_note_split();
   return make_int(env, mm::protect_range(at(r, start), length, static_cast<mm::Protection>(protection)));
 }
 
@@ -82,6 +85,7 @@ napi_value js_bind_range(napi_env env, napi_callback_info info) {
   }
   if (r->closed.load()) return make_int(env, -EBADF);
   if (length == 0) return make_int(env, 0);
+  region_note_split();
   return make_int(env, mm::bind_range(at(r, start), length, static_cast<mm::NumaPolicy>(policy), nodes, move));
 }
 

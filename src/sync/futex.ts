@@ -75,10 +75,11 @@ function checkTimeout(timeout: unknown, name: string): number {
   return Math.round(timeout * 1e6);
 }
 
-/** Futex operations on an element of an Int32Array over shared memory. */
+/** The hint of EAGAIN when no waiter thread could be started for an async wait. */
 const THREAD_REFUSED =
   'the system refused a new waiter thread for this wait (threads-max, RLIMIT_NPROC, vm.max_map_count, or memory for its 1 MiB stack); each waiter thread serves up to 127 waits (one where the kernel lacks futex_waitv): end waits that are no longer needed, or retry later';
 
+/** Futex operations on an element of an Int32Array over shared memory. */
 export const futex = {
   /**
    * Sleeps while `array[index] === expected`, until woken or `timeout` milliseconds pass. Blocks
