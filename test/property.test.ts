@@ -7,9 +7,10 @@ describe('random call sequences with hostile arguments', () => {
   it('never kill the process, and every error has a code', async () => {
     const result = await runFixture('property-child.mjs', { FILE: join(tempDir(), 'property.bin'), RUNS: '500' });
     assertExitedCleanly(result);
-    const { calls, errors, violations, victimChanged } = JSON.parse(result.stdout);
+    const { calls, errors, violations, victimChanged, budgetsExhausted } = JSON.parse(result.stdout);
     assert.equal(violations, 0);
     assert.equal(victimChanged, false, 'no stale view wrote into another file');
+    assert.ok(budgetsExhausted > 0, `the kernel-mapping budget was exhausted ${budgetsExhausted} times`);
     assert.ok(calls > 5000, `${calls} calls made`);
     assert.ok(errors > 100, `${errors} errors thrown, each with a code`);
   });
