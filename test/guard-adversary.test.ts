@@ -222,6 +222,54 @@ describe('stale Buffers and the stand-ins that keep them harmless', () => {
     assert.ok(r.after.maps - r.before < 1000, `kernel mappings after ${r.before} → ${r.after.maps}`);
   });
 
+  it('SharedArrayBuffer stand-ins freed on worker threads while the main thread closes and maps: nothing left, no crash', {
+    timeout: CHILD_TIMEOUT,
+  }, async () => {
+    const a = fileOf(1 << 20, 9);
+    // Each SharedArrayBuffer goes to one of two workers, which read it, drop it and collect:
+    // the backing store's deleter (and the stand-in table) then runs on that worker's thread
+    // while the main thread goes on closing ranges under live views and mapping new ones.
+    const child = await runModule(
+      `
+      ${STAND_IN_CHILD}
+      const { Worker } = await import('node:worker_threads');
+      const source = 'import("node:worker_threads").then(({ parentPort }) => {' +
+        'let seen = 0, odd = 0; parentPort.on("message", (m) => {' +
+        'if (m === "done") { globalThis.gc(); parentPort.postMessage({ seen, odd }); return; }' +
+        // The file's byte before the close, a stand-in's zero after it: nothing else.
+        'const b = new Uint8Array(m)[0]; if (b !== 9 && b !== 0) odd++; if (++seen % 64 === 0) globalThis.gc(); }); });';
+      // --expose-gc is a process-wide V8 flag: the workers have gc() too.
+      const workers = [0, 1].map(() => new Worker(source, { eval: true }));
+      const before = maps();
+      let views = 0;
+      for (let round = 0; round < 40; round++) {
+        for (let i = 0; i < 500; i++) {
+          const m = mapFile(process.env.A, { offset: ((round * 500 + i) * 4096) % (1 << 20), length: 4096 });
+          workers[i & 1].postMessage(m.sharedBuffer());
+          void m.buffer[0];
+          m.close();
+          views++;
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+      const sums = await Promise.all(workers.map((w) => new Promise((r) => { w.once('message', r); w.postMessage('done'); })));
+      await Promise.all(workers.map((w) => w.terminate()));
+      await turns();
+      const after = maps();
+      const counts = core.regionCounts().slice(0, 4);
+      process.stdout.write(JSON.stringify({ views, sums, before, after, counts }));
+      `,
+      { A: a, CORE: coreAddon },
+      ['--expose-gc'],
+    );
+    assertExitedCleanly(child);
+    const r = JSON.parse(child.stdout);
+    assert.equal(r.sums[0].seen + r.sums[1].seen, r.views, 'the workers got every SharedArrayBuffer');
+    assert.equal(r.sums[0].odd + r.sums[1].odd, 0, "each read the file's byte or a stand-in's zero");
+    assert.deepEqual(r.counts, [0, 0, 0, 0], 'every stand-in given back, whichever thread freed it');
+    assert.ok(r.after - r.before < 1000, `kernel mappings ${r.before} → ${r.after}`);
+  });
+
   it('remap() and resize() hold their old range while an old Buffer is alive, and give it back when it is collected', {
     timeout: CHILD_TIMEOUT,
   }, async () => {
