@@ -178,10 +178,10 @@ export function closedError(what: string): MemmapError {
 }
 
 /** The error a mapping whose file shrank under it answers every call with. */
-export function truncatedError(what: string, path: string | null): MemmapError {
+export function truncatedError(what: string, path: string | null, first?: string): MemmapError {
   return new MemmapError(
     'ERR_MEMMAP_TRUNCATED',
-    `${what}: ${path ?? 'the file'} shrank under the mapping or could not be read; the pages that are gone read as zeros. ${
+    `${what}: ${path ?? 'the file'} shrank under the mapping or could not be read${first ? ` (${first})` : ''}; the pages that are gone read as zeros. ${
       what === 'close'
         ? 'The mapping is released all the same'
         : 'Call remap() to map the file at its current size, or close() the mapping'
@@ -190,10 +190,10 @@ export function truncatedError(what: string, path: string | null): MemmapError {
 }
 
 /** The error a mapping answers every call with after a stray access the guard absorbed. */
-export function protectionError(what: string, path: string | null): MemmapError {
+export function protectionError(what: string, path: string | null, first?: string): MemmapError {
   return new MemmapError(
     'ERR_MEMMAP_PROTECTION',
-    `${what}: an access reached a page of ${path ?? 'the mapping'} that its protection forbids (a write to a read-only page, or any access to a page protected 'none'); the page now holds a private copy, so ${path ? 'the file is unchanged' : 'nothing else sees the access'}. ${
+    `${what}: an access reached a page of ${path ?? 'the mapping'} that its protection forbids (${first ?? "a write to a read-only page, or any access to a page protected 'none'"}); the page now holds a private copy, so ${path ? 'the file is unchanged' : 'nothing else sees the access'}. ${
       what === 'close'
         ? 'The mapping is released all the same'
         : `close() the mapping${path ? ', or remap() to map the file again' : ''}`

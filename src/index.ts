@@ -34,6 +34,7 @@ export type { LineEncoding, LinesOptions, MappingIterator, ReadStreamOptions, Sc
 export type {
   AccessAdvice,
   BindOptions,
+  FaultEvent,
   FileTarget,
   LockRangeOptions,
   MapAnonymousOptions,

@@ -9,6 +9,7 @@ import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { type InspectOptionsStylized, inspect } from 'node:util';
+import { isMainThread } from 'node:worker_threads';
 import {
   closedError,
   invalidArgType,
@@ -292,6 +293,77 @@ export interface Parts {
  * the file shrinks, the pages past its new end read as zeros, {@link Mapping.faulted} turns
  * true and the next call reports ERR_MEMMAP_TRUNCATED: the process does not die.
  */
+/** What a 'fault' listener of a {@link Mapping} receives. */
+export interface FaultEvent {
+  /**
+   * 'truncated': a page the file lost (it shrank under the mapping, or the page could not be
+   * read), which now reads as zeros; 'protection': an access the mapping's mode or protect()
+   * forbids, which landed on a private copy.
+   */
+  kind: 'truncated' | 'protection';
+  /** The first fault's access: 'read', 'write', or 'access' where the machine does not say. */
+  access: 'read' | 'write' | 'access';
+  /** Where the first fault was, in bytes from the start of the mapping. */
+  offset: number;
+  /** When the first fault was, in milliseconds since the epoch (as Date.now()). */
+  time: number;
+  /** Faults the guard absorbed in the mapping so far. */
+  count: number;
+}
+
+const FAULT_LOST = 1;
+const FAULT_WRITE = 8;
+const FAULT_READ = 4;
+
+function faultEventOf(first: [number, number, number, number], delta: number): FaultEvent {
+  const [bits, at, time, count] = first;
+  return {
+    kind: bits & FAULT_LOST ? 'truncated' : 'protection',
+    access: bits & FAULT_WRITE ? 'write' : bits & FAULT_READ ? 'read' : 'access',
+    offset: Math.max(0, at - delta),
+    time,
+    count,
+  };
+}
+
+/** The first fault in words, for the messages of ERR_MEMMAP_TRUNCATED and _PROTECTION. */
+function describeFault(first: [number, number, number, number], delta: number, mode: MapMode): string {
+  const f = faultEventOf(first, delta);
+  const what = f.access === 'access' ? 'an access' : `a ${f.access}`;
+  const when = new Date(f.time).toISOString();
+  if (f.kind === 'truncated') return `first ${what} at offset ${f.offset} of a page the file no longer has (${when})`;
+  const into = mode === 'read' && f.access === 'write' ? 'into a read-only mapping' : 'that its protection forbids';
+  return `first ${what} at offset ${f.offset} ${into} (${when})`;
+}
+
+/** Mappings with 'fault' listeners. */
+const watching = new Set<Mapping>();
+let noticesStarted = false;
+
+/** Asks the guard to wake this thread's event loop after faults (Node's main thread only). */
+function startFaultNotices(): void {
+  if (noticesStarted) return;
+  noticesStarted = true;
+  const report = () => {
+    for (const m of [...watching]) m.report();
+  };
+  // The guard's wake-up does not keep the process alive: a fault in the last turn is reported
+  // when the event loop runs dry, as the process is about to exit.
+  process.on('beforeExit', () => {
+    if (watching.size > 0 && faultEpoch() !== reportedEpoch) {
+      reportedEpoch = faultEpoch();
+      report();
+    }
+  });
+  const versions = process.versions as Record<string, string | undefined>;
+  if (!isMainThread || versions.bun !== undefined || versions.deno !== undefined) return;
+  addon.faultNotify(() => {
+    reportedEpoch = faultEpoch();
+    report();
+  });
+}
+let reportedEpoch = -1;
+
 export class Mapping implements Disposable {
   #handle: Handle | null;
   #delta: number;
@@ -303,6 +375,12 @@ export class Mapping implements Disposable {
   #closed = false;
   /** What made the mapping faulted, once something did. */
   #fault: 'truncated' | 'protection' | null = null;
+  /** The first fault, as the guard recorded it: [kind bits, region offset, time ms, count]. */
+  #first: [number, number, number, number] | null = null;
+  /** 'fault' listeners, or null while there are none. */
+  #listeners: { listener: (fault: FaultEvent) => void; once: boolean }[] | null = null;
+  /** Faults already reported to the listeners. */
+  #reported = 0;
   /** The guard's epoch when this mapping last asked whether it faulted. */
   #epoch: number;
   #flags: number;
@@ -383,8 +461,88 @@ export class Mapping implements Disposable {
     if (this.#handle === null || faultEpoch() === this.#epoch) return false;
     this.#epoch = faultEpoch();
     const kind = addon.faultKind(this.#handle);
-    if (kind !== 0) this.#fault = kind === 1 ? 'truncated' : 'protection';
+    if (kind !== 0) {
+      this.#fault = kind === 1 ? 'truncated' : 'protection';
+      this.#first = addon.faultFirst(this.#handle) ?? null;
+      // Where the event loop is not woken by the guard (worker threads, Bun, Deno), the
+      // listeners hear of the fault now, when the mapping notices it.
+      if (this.#listeners !== null) queueMicrotask(() => this.#report());
+    }
     return this.#fault !== null;
+  }
+
+  /**
+   * Listens for faults the guard absorbs in this mapping: a read or write of a page the file
+   * lost (it shrank, or the page could not be read) or an access its protection forbids. On
+   * Node's main thread the guard wakes the event loop, so the listener runs within a turn of
+   * the fault; in worker threads, Bun and Deno it runs once the mapping next notices (any
+   * call on it, or `faulted`). Called once per batch of faults with the first one's kind,
+   * access, offset and time, and the count so far; the calls on the mapping go on throwing
+   * ERR_MEMMAP_TRUNCATED or ERR_MEMMAP_PROTECTION as before. A listening mapping stays
+   * reachable until it is closed or the listener is removed.
+   * @example
+   * m.on('fault', (f) => log.warn(`${m.path}: ${f.access} at ${f.offset}, ${f.kind}`));
+   */
+  on(event: 'fault', listener: (fault: FaultEvent) => void): this {
+    return this.#listen(event, listener, false);
+  }
+
+  /** As {@link Mapping.on}, for the next report only. */
+  once(event: 'fault', listener: (fault: FaultEvent) => void): this {
+    return this.#listen(event, listener, true);
+  }
+
+  /** Removes a listener added with {@link Mapping.on} or {@link Mapping.once}. */
+  off(event: 'fault', listener: (fault: FaultEvent) => void): this {
+    if (event !== 'fault') throw invalidArgValue('event', event, "is not an event of a Mapping (only 'fault')");
+    const list = this.#listeners;
+    if (list !== null) {
+      const at = list.findIndex((l) => l.listener === listener);
+      if (at >= 0) list.splice(at, 1);
+      if (list.length === 0) this.#unwatch();
+    }
+    return this;
+  }
+
+  #listen(event: unknown, listener: unknown, once: boolean): this {
+    if (event !== 'fault') throw invalidArgValue('event', event, "is not an event of a Mapping (only 'fault')");
+    if (typeof listener !== 'function') throw invalidArgType('listener', 'of type function', listener);
+    if (this.#closed) return this;
+    if (this.#listeners === null) {
+      this.#listeners = [];
+      watching.add(this);
+      startFaultNotices();
+    }
+    this.#listeners.push({ listener: listener as (fault: FaultEvent) => void, once });
+    // A fault from before the listener came is reported too.
+    if (this.#fault !== null || this.#faultedSoFar()) queueMicrotask(() => this.#report());
+    return this;
+  }
+
+  #unwatch(): void {
+    this.#listeners = null;
+    watching.delete(this);
+  }
+
+  /** @internal Tells the listeners of faults not reported yet. */
+  report(): void {
+    this.#report();
+  }
+
+  #report(): void {
+    const list = this.#listeners;
+    if (list === null || list.length === 0) return;
+    if (this.#handle !== null && this.#first === null) {
+      if (!this.#faultedSoFar()) return;
+    }
+    const first = this.#handle !== null ? (addon.faultFirst(this.#handle) ?? this.#first) : this.#first;
+    if (first === null || first[3] <= this.#reported) return;
+    this.#reported = first[3];
+    const fault = faultEventOf(first, this.#delta);
+    for (const entry of [...list]) {
+      if (entry.once) this.off('fault', entry.listener);
+      entry.listener.call(this, fault);
+    }
   }
 
   /**
@@ -717,6 +875,8 @@ export class Mapping implements Disposable {
     this.#adopt(handle);
     this.#length = length;
     this.#fault = null;
+    this.#first = null;
+    this.#reported = 0;
   }
 
   /**
@@ -833,6 +993,10 @@ export class Mapping implements Disposable {
     this.#dropViews();
     if (this.#handle === null) return;
     const handle = this.#handle;
+    if (this.#listeners !== null) {
+      this.#report();
+      this.#unwatch();
+    }
     const rc = addon.close(handle);
     this.#handle = null;
     if (faulted) throw this.#faultError('close');
@@ -966,7 +1130,10 @@ export class Mapping implements Disposable {
   }
 
   #faultError(what: string): MemmapError {
-    return this.#fault === 'protection' ? protectionError(what, this.path) : truncatedError(what, this.path);
+    const first = this.#first === null ? undefined : describeFault(this.#first, this.#delta, this.mode);
+    return this.#fault === 'protection'
+      ? protectionError(what, this.path, first)
+      : truncatedError(what, this.path, first);
   }
 
   /** Turns a flush's result into an error, if it is one. */

@@ -48,6 +48,10 @@ export interface Addon {
    * ranges, how many stand-ins, regions and stand-ins made and stand-ins unmapped ever].
    */
   regionCounts(): [number, number, number, number, number];
+  /** [kind bits, region offset, time in ms, faults so far] of a region's first fault, or undefined. */
+  faultFirst(handle: Handle): [number, number, number, number] | undefined;
+  /** Has the guard wake this thread's event loop and call `callback` after faults; false if it cannot. */
+  faultNotify(callback: () => void): boolean;
   /** The process's kernel mappings (what vm.max_map_count caps), or -errno. */
   mappingCount(): number;
   /** How many kernel mappings unmapping gone stand-ins from the middle of a run may add. */

@@ -41,6 +41,8 @@ napi_value init(napi_env env, napi_value exports) {
       FUNCTION("fd", js_region_fd),
       FUNCTION("regionCounts", js_region_counts),
       FUNCTION("mappingCount", js_mapping_count),
+      FUNCTION("faultFirst", js_fault_first),
+      FUNCTION("faultNotify", js_fault_notify),
       FUNCTION("setSplitRoom", js_set_split_room),
       FUNCTION("faultsAbsorbed", js_faults_absorbed),
       FUNCTION("view", js_view),

@@ -6,10 +6,12 @@
 #include "mapping.h"
 
 #include <dlfcn.h>
+#include <uv.h>
 
 #include <cerrno>
 
 #include <cstdint>
+#include <new>
 
 #include "../os/guard.h"
 #include "../os/lock.h"
@@ -293,6 +295,118 @@ napi_value js_fault_kind(napi_env env, napi_callback_info info) {
   Region* r = nullptr;
   if (!get_args(env, info, 1, argv) || !get_region(env, argv[0], &r)) return nullptr;
   return make_int(env, region_faults(r) > 0 ? 1 : region_violations(r) > 0 ? 2 : 0);
+}
+
+// faultFirst(handle) -> [kind, offset, time in ms since the epoch, faults so far] of the
+// range's first absorbed fault (kind: mm::FaultKind bits), or undefined if none.
+napi_value js_fault_first(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  Region* r = nullptr;
+  if (!get_args(env, info, 1, argv) || !get_region(env, argv[0], &r)) return nullptr;
+  mm::GuardFault fault;
+  if (r->guard_slot < 0 || !mm::guard_first_fault(r->guard_slot, &fault)) return make_undefined(env);
+  napi_value result = nullptr, kind = nullptr, offset = nullptr, time = nullptr, count = nullptr;
+  if (napi_create_array_with_length(env, 4, &result) != napi_ok ||
+      napi_create_double(env, static_cast<double>(region_faults(r)) + region_violations(r), &count) != napi_ok ||
+      napi_set_element(env, result, 3, count) != napi_ok ||
+      napi_create_uint32(env, fault.kind, &kind) != napi_ok ||
+      napi_create_double(env, static_cast<double>(fault.offset), &offset) != napi_ok ||
+      napi_create_double(env, static_cast<double>(fault.time_ns) / 1e6, &time) != napi_ok ||
+      napi_set_element(env, result, 0, kind) != napi_ok || napi_set_element(env, result, 1, offset) != napi_ok ||
+      napi_set_element(env, result, 2, time) != napi_ok) {
+    return fail(env, "could not describe a fault");
+  }
+  return result;
+}
+
+namespace {
+
+// The event loop the guard wakes after a fault: libuv's async handle, the one libuv call that
+// may be made from a signal handler. Found at run time (dlsym), so that the addon still loads
+// where the runtime has no libuv; set up once, for the first environment that asks (the main
+// thread's: src/mapping.ts asks only there), and never freed.
+using AsyncInit = int (*)(uv_loop_t*, uv_async_t*, uv_async_cb);
+using AsyncSend = int (*)(uv_async_t*);
+using Unref = void (*)(uv_handle_t*);
+using Close = void (*)(uv_handle_t*, uv_close_cb);
+struct FaultNotice {
+  uv_async_t async;
+  AsyncSend send = nullptr;
+  Close close = nullptr;
+  napi_env env = nullptr;
+  napi_ref callback = nullptr;
+  napi_async_context context = nullptr;
+};
+FaultNotice* g_notice = nullptr;
+
+void notify_fault() { g_notice->send(&g_notice->async); }
+
+void on_fault_notice(uv_async_t*) {
+  FaultNotice* n = g_notice;
+  // A fault taken while the callback (or the microtasks it ends with) runs sends a notice
+  // that an unreferenced handle may never see: the loop can end first. So call again while
+  // the guard's epoch moved meanwhile (a few rounds at most; later faults wait for the next).
+  for (int round = 0; round < 8; round++) {
+    uint32_t epoch = __atomic_load_n(&mm::guard_epoch()->epoch, __ATOMIC_ACQUIRE);
+    napi_handle_scope scope = nullptr;
+    if (napi_open_handle_scope(n->env, &scope) != napi_ok) return;
+    napi_value callback = nullptr, global = nullptr, result = nullptr;
+    if (napi_get_reference_value(n->env, n->callback, &callback) == napi_ok && callback != nullptr &&
+        napi_get_global(n->env, &global) == napi_ok) {
+      if (napi_make_callback(n->env, n->context, global, callback, 0, nullptr, &result) == napi_pending_exception) {
+        napi_value error = nullptr;
+        if (napi_get_and_clear_last_exception(n->env, &error) == napi_ok) napi_fatal_exception(n->env, error);
+      }
+    }
+    napi_close_handle_scope(n->env, scope);
+    if (__atomic_load_n(&mm::guard_epoch()->epoch, __ATOMIC_ACQUIRE) == epoch) return;
+  }
+}
+
+void end_fault_notice(void*) {
+  // The environment goes: no more notices (a handler that loaded the pointer already still
+  // sends to a handle that is closing, which libuv tolerates until the loop is gone).
+  mm::guard_set_notify(nullptr);
+  g_notice->close(reinterpret_cast<uv_handle_t*>(&g_notice->async), nullptr);
+}
+
+}  // namespace
+
+// faultNotify(callback) -> true once the guard wakes this environment's event loop after every
+// absorbed fault and calls `callback` there; false where that cannot be set up.
+napi_value js_fault_notify(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return nullptr;
+  napi_value result = nullptr;
+  if (g_notice != nullptr) {
+    napi_get_boolean(env, g_notice->env == env, &result);
+    return result;
+  }
+  auto init = reinterpret_cast<AsyncInit>(dlsym(RTLD_DEFAULT, "uv_async_init"));
+  auto send = reinterpret_cast<AsyncSend>(dlsym(RTLD_DEFAULT, "uv_async_send"));
+  auto unref = reinterpret_cast<Unref>(dlsym(RTLD_DEFAULT, "uv_unref"));
+  auto close = reinterpret_cast<Close>(dlsym(RTLD_DEFAULT, "uv_close"));
+  uv_loop_t* loop = nullptr;
+  bool ok = init != nullptr && send != nullptr && unref != nullptr && close != nullptr &&
+            napi_get_uv_event_loop(env, &loop) == napi_ok && loop != nullptr;
+  FaultNotice* n = ok ? new (std::nothrow) FaultNotice() : nullptr;
+  napi_value name = nullptr;
+  ok = n != nullptr && napi_create_reference(env, argv[0], 1, &n->callback) == napi_ok &&
+       napi_create_string_utf8(env, "memmap.fault", NAPI_AUTO_LENGTH, &name) == napi_ok &&
+       napi_async_init(env, nullptr, name, &n->context) == napi_ok && init(loop, &n->async, on_fault_notice) == 0;
+  if (!ok) {
+    napi_get_boolean(env, false, &result);
+    return result;  // (a FaultNotice that failed half-way is left: once per process at most)
+  }
+  unref(reinterpret_cast<uv_handle_t*>(&n->async));  // a notice never keeps the process alive
+  n->send = send;
+  n->close = close;
+  n->env = env;
+  g_notice = n;
+  napi_add_env_cleanup_hook(env, end_fault_notice, nullptr);
+  mm::guard_set_notify(notify_fault);
+  napi_get_boolean(env, true, &result);
+  return result;
 }
 
 // faultEpoch() -> an ArrayBuffer over the guard's epoch word (guard.h), which grows by one

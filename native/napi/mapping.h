@@ -19,6 +19,8 @@ napi_value js_violations_absorbed(napi_env env, napi_callback_info info);
 napi_value js_region_fd(napi_env env, napi_callback_info info);
 napi_value js_region_counts(napi_env env, napi_callback_info info);
 napi_value js_mapping_count(napi_env env, napi_callback_info info);
+napi_value js_fault_first(napi_env env, napi_callback_info info);
+napi_value js_fault_notify(napi_env env, napi_callback_info info);
 napi_value js_set_split_room(napi_env env, napi_callback_info info);
 napi_value js_faults_absorbed(napi_env env, napi_callback_info info);
 napi_value js_view(napi_env env, napi_callback_info info);

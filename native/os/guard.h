@@ -69,6 +69,28 @@ struct GuardEpoch {
 };
 GuardEpoch* guard_epoch();
 
+// What a range's first absorbed fault was: kFaultLost (SIGBUS: the file shrank, or a page
+// could not be read) or kFaultProtection (SIGSEGV: an access its protection forbids), or'd
+// with the access (kFaultRead, kFaultWrite, or kFaultAccess where the machine does not say).
+enum FaultKind : uint32_t {
+  kFaultLost = 1,
+  kFaultProtection = 2,
+  kFaultRead = 4,
+  kFaultWrite = 8,
+  kFaultAccess = 16,
+};
+struct GuardFault {
+  uint32_t kind;
+  uint64_t offset;  // from the start of the registered range
+  int64_t time_ns;  // CLOCK_REALTIME
+};
+// The first fault absorbed in a registered range since it was registered; false if none.
+bool guard_first_fault(int slot, GuardFault* out);
+
+// A function the handlers call (from the signal handler) after each fault they absorb; it
+// must be async-signal-safe. nullptr: none.
+void guard_set_notify(void (*notify)());
+
 }  // namespace mm
 
 #endif  // MEMMAP_OS_GUARD_H_

@@ -49,6 +49,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -93,6 +94,12 @@ struct Slot {
   std::atomic<uint32_t> copies{0};  // pages copied one at a time (anonymous shared memory)
   std::atomic<uint32_t> faults{0};  // SIGBUS absorbed: the file shrank or could not be read
   std::atomic<uint32_t> violations{0};  // SIGSEGV absorbed: an access the protection forbids
+  // The first fault absorbed: its FaultKind (0: none yet, or being written), where in the
+  // range, and when (CLOCK_REALTIME, ns). The kind is stored last, with release.
+  std::atomic<uint32_t> first_kind{0};
+  std::atomic<uint64_t> first_offset{0};
+  std::atomic<int64_t> first_time{0};
+  std::atomic<bool> first_claimed{false};
 };
 
 struct Block {
@@ -295,17 +302,67 @@ void lower_lost(Slot* slot, uintptr_t from) {
 // `counter` and in `total`. True when the faulting access can be retried: it was repaired,
 // or the range changed under the handler (a close replaced it with a stand-in), so the
 // access meets what is there now. False when the repair failed (out of memory).
+std::atomic<void (*)()> g_notify{nullptr};
+
+// Records the range's first fault (once: the first handler to claim it writes it).
+void note_first(Slot* slot, uintptr_t start, uintptr_t address, uint32_t kind) {
+  bool expected = false;
+  if (!slot->first_claimed.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) return;
+  struct timespec now = {};
+  clock_gettime(CLOCK_REALTIME, &now);  // async-signal-safe (POSIX)
+  slot->first_offset.store(address - start, std::memory_order_relaxed);
+  slot->first_time.store(static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec, std::memory_order_relaxed);
+  slot->first_kind.store(kind, std::memory_order_release);
+}
+
 bool absorb(const Found& f, uintptr_t address, bool (*repair)(const Found&, uintptr_t),
-            std::atomic<uint32_t> Slot::*counter, std::atomic<uint64_t>& total) {
+            std::atomic<uint32_t> Slot::*counter, std::atomic<uint64_t>& total, uint32_t kind) {
   bool held = enter(f);
   bool repaired = held && repair(f, address);
   if (repaired) {
+    note_first(f.slot, f.start, address, kind);
     (f.slot->*counter).fetch_add(1, std::memory_order_relaxed);
     total.fetch_add(1, std::memory_order_relaxed);
     bump_epoch();
   }
   leave(f);
+  // Tell the event loop (uv_async_send is async-signal-safe); it asks which mappings faulted.
+  if (repaired) {
+    if (void (*notify)() = g_notify.load(std::memory_order_acquire)) notify();
+  }
   return repaired || !held;
+}
+
+// Whether the faulting access was a write, from the machine context, where the kernel says.
+uint32_t access_of(void* context) {
+#if defined(__x86_64__)
+  // The page-fault error code: bit 1 set for a write.
+  const ucontext_t* uc = static_cast<const ucontext_t*>(context);
+  return (uc->uc_mcontext.gregs[REG_ERR] & 2) ? kFaultWrite : kFaultRead;
+#elif defined(__aarch64__)
+  // The ESR record in the signal frame: a data abort's WnR bit (6) is set for a write.
+  const ucontext_t* uc = static_cast<const ucontext_t*>(context);
+  const unsigned char* at = reinterpret_cast<const unsigned char*>(uc->uc_mcontext.__reserved);
+  const unsigned char* end = at + sizeof(uc->uc_mcontext.__reserved);
+  while (at + 8 <= end) {
+    uint32_t magic, size;
+    memcpy(&magic, at, 4);
+    memcpy(&size, at + 4, 4);
+    if (magic == 0 || size < 8 || at + size > end) break;
+    if (magic == 0x45535201 /* ESR_MAGIC */ && size >= 16) {
+      uint64_t esr;
+      memcpy(&esr, at + 8, 8);
+      uint32_t ec = static_cast<uint32_t>(esr >> 26) & 0x3f;
+      if (ec == 0x24 || ec == 0x25) return (esr & (1u << 6)) ? kFaultWrite : kFaultRead;
+      break;
+    }
+    at += size;
+  }
+  return kFaultAccess;
+#else
+  (void)context;
+  return kFaultAccess;
+#endif
 }
 
 bool repair_sigbus(const Found& f, uintptr_t address) {
@@ -353,7 +410,10 @@ void on_sigbus(int sig, siginfo_t* info, void* context) {
   Found f = info->si_code > 0 ? find_slot(address) : Found{nullptr, 0, 0, 0};
   // Repaired: the load or store is retried and now reads or writes zero memory. Otherwise
   // (not memmap's, or out of memory for the repair) the previous handler decides.
-  if (f.slot == nullptr || !absorb(f, address, repair_sigbus, &Slot::faults, g_absorbed)) chain(sig, info, context);
+  if (f.slot == nullptr ||
+      !absorb(f, address, repair_sigbus, &Slot::faults, g_absorbed, kFaultLost | access_of(context))) {
+    chain(sig, info, context);
+  }
   errno = saved_errno;
 }
 
@@ -420,7 +480,10 @@ void on_sigsegv(int sig, siginfo_t* info, void* context) {
   Found f = info->si_code == SEGV_ACCERR ? find_slot(address) : Found{nullptr, 0, 0, 0};
   // SAFETY: as in on_sigbus, the range is memmap's own while enter() holds it. The stray access
   // is retried on private memory, never reaching the file.
-  if (f.slot == nullptr || !absorb(f, address, quarantine, &Slot::violations, g_violations)) chain(sig, info, context);
+  if (f.slot == nullptr ||
+      !absorb(f, address, quarantine, &Slot::violations, g_violations, kFaultProtection | access_of(context))) {
+    chain(sig, info, context);
+  }
   errno = saved_errno;
 }
 
@@ -501,6 +564,8 @@ int guard_register(void* start, size_t length, const GuardRange& range) {
       slot->copies.store(0, std::memory_order_relaxed);
       slot->faults.store(0, std::memory_order_relaxed);
       slot->violations.store(0, std::memory_order_relaxed);
+      slot->first_kind.store(0, std::memory_order_relaxed);
+      slot->first_claimed.store(false, std::memory_order_relaxed);
       slot->start.store(reinterpret_cast<uintptr_t>(start), std::memory_order_release);
       g_hint.store(id + 1, std::memory_order_relaxed);
       return id;
@@ -555,5 +620,18 @@ uint32_t guard_violations(int slot_id) {
 uint64_t guard_violations_total() { return g_violations.load(std::memory_order_relaxed); }
 
 GuardEpoch* guard_epoch() { return &g_epoch; }
+
+bool guard_first_fault(int slot_id, GuardFault* out) {
+  Slot* slot = slot_at(slot_id);
+  if (slot == nullptr) return false;
+  uint32_t kind = slot->first_kind.load(std::memory_order_acquire);
+  if (kind == 0) return false;
+  out->kind = kind;
+  out->offset = slot->first_offset.load(std::memory_order_relaxed);
+  out->time_ns = slot->first_time.load(std::memory_order_relaxed);
+  return true;
+}
+
+void guard_set_notify(void (*notify)()) { g_notify.store(notify, std::memory_order_release); }
 
 }  // namespace mm

@@ -20,5 +20,7 @@ uint64_t guard_absorbed_total() { return 0; }
 uint32_t guard_violations(int) { return 0; }
 uint64_t guard_violations_total() { return 0; }
 GuardEpoch* guard_epoch() { return &g_epoch; }
+bool guard_first_fault(int, GuardFault*) { return false; }
+void guard_set_notify(void (*)()) {}
 
 }  // namespace mm
