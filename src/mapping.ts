@@ -284,15 +284,6 @@ export interface Parts {
   sparse?: boolean;
 }
 
-/**
- * A mapped range of a file or of anonymous memory. Made by {@link mapFile} or
- * {@link mapAnonymous}; release it with {@link Mapping.close} (or `using`).
- *
- * Safety: another process can change a shared file under a mapping at any time; what this
- * process reads is whatever the file holds at that moment. Coordinate writers with a lock. If
- * the file shrinks, the pages past its new end read as zeros, {@link Mapping.faulted} turns
- * true and the next call reports ERR_MEMMAP_TRUNCATED: the process does not die.
- */
 /** What a 'fault' listener of a {@link Mapping} receives. */
 export interface FaultEvent {
   /**
@@ -364,6 +355,15 @@ function startFaultNotices(): void {
 }
 let reportedEpoch = -1;
 
+/**
+ * A mapped range of a file or of anonymous memory. Made by {@link mapFile} or
+ * {@link mapAnonymous}; release it with {@link Mapping.close} (or `using`).
+ *
+ * Safety: another process can change a shared file under a mapping at any time; what this
+ * process reads is whatever the file holds at that moment. Coordinate writers with a lock. If
+ * the file shrinks, the pages past its new end read as zeros, {@link Mapping.faulted} turns
+ * true and the next call reports ERR_MEMMAP_TRUNCATED: the process does not die.
+ */
 export class Mapping implements Disposable {
   #handle: Handle | null;
   #delta: number;
@@ -377,10 +377,8 @@ export class Mapping implements Disposable {
   #fault: 'truncated' | 'protection' | null = null;
   /** The first fault, as the guard recorded it: [kind bits, region offset, time ms, count]. */
   #first: [number, number, number, number] | null = null;
-  /** 'fault' listeners, or null while there are none. */
-  #listeners: { listener: (fault: FaultEvent) => void; once: boolean }[] | null = null;
-  /** Faults already reported to the listeners. */
-  #reported = 0;
+  /** 'fault' listeners (each with the fault count it was last told of), or null for none. */
+  #listeners: { listener: (fault: FaultEvent) => void; once: boolean; seen: number }[] | null = null;
   /** The guard's epoch when this mapping last asked whether it faulted. */
   #epoch: number;
   #flags: number;
@@ -457,7 +455,14 @@ export class Mapping implements Disposable {
    * anywhere in the process since the last question; a native call only when one did.
    */
   #faultedSoFar(): boolean {
-    if (this.#fault !== null) return true;
+    if (this.#fault !== null) {
+      // More faults since: listeners that no wake-up reaches hear of them at this notice.
+      if (this.#listeners !== null && this.#handle !== null && faultEpoch() !== this.#epoch) {
+        this.#epoch = faultEpoch();
+        queueMicrotask(() => this.#report());
+      }
+      return true;
+    }
     if (this.#handle === null || faultEpoch() === this.#epoch) return false;
     this.#epoch = faultEpoch();
     const kind = addon.faultKind(this.#handle);
@@ -513,7 +518,7 @@ export class Mapping implements Disposable {
       watching.add(this);
       startFaultNotices();
     }
-    this.#listeners.push({ listener: listener as (fault: FaultEvent) => void, once });
+    this.#listeners.push({ listener: listener as (fault: FaultEvent) => void, once, seen: 0 });
     // A fault from before the listener came is reported too.
     if (this.#fault !== null || this.#faultedSoFar()) queueMicrotask(() => this.#report());
     return this;
@@ -529,6 +534,11 @@ export class Mapping implements Disposable {
     this.#report();
   }
 
+  /**
+   * Tells each listener of the faults it was not told of yet. A listener that throws does not
+   * keep the others (or other mappings) from hearing: its error is thrown again on its own,
+   * as an uncaught exception, after this returns.
+   */
   #report(): void {
     const list = this.#listeners;
     if (list === null || list.length === 0) return;
@@ -536,12 +546,24 @@ export class Mapping implements Disposable {
       if (!this.#faultedSoFar()) return;
     }
     const first = this.#handle !== null ? (addon.faultFirst(this.#handle) ?? this.#first) : this.#first;
-    if (first === null || first[3] <= this.#reported) return;
-    this.#reported = first[3];
+    if (first === null) return;
+    this.#first ??= first;
     const fault = faultEventOf(first, this.#delta);
     for (const entry of [...list]) {
-      if (entry.once) this.off('fault', entry.listener);
-      entry.listener.call(this, fault);
+      if (entry.seen >= first[3]) continue;
+      entry.seen = first[3];
+      if (entry.once) {
+        const at = list.indexOf(entry);
+        if (at >= 0) list.splice(at, 1);
+        if (list.length === 0) this.#unwatch();
+      }
+      try {
+        entry.listener.call(this, fault);
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
     }
   }
 
@@ -852,6 +874,8 @@ export class Mapping implements Disposable {
       throw new MemmapError('ERR_MEMMAP_UNSUPPORTED', 'remap: anonymous memory has no file to map again');
     }
     this.#refuseWhileLocked('remap');
+    // Faults of the range about to go, not told yet: the listeners hear of them first.
+    if (this.#listeners !== null) this.#report();
     const fd = addon.fd(this.#handle);
     const size = mappableSize(fd, this.path);
     const length = wanted ?? Math.max(size - this.offset, 0);
@@ -876,7 +900,7 @@ export class Mapping implements Disposable {
     this.#length = length;
     this.#fault = null;
     this.#first = null;
-    this.#reported = 0;
+    for (const entry of this.#listeners ?? []) entry.seen = 0;
   }
 
   /**
@@ -994,7 +1018,7 @@ export class Mapping implements Disposable {
     if (this.#handle === null) return;
     const handle = this.#handle;
     if (this.#listeners !== null) {
-      this.#report();
+      this.#report(); // listeners' errors are thrown later, on their own: the close goes on
       this.#unwatch();
     }
     const rc = addon.close(handle);
@@ -1130,6 +1154,7 @@ export class Mapping implements Disposable {
   }
 
   #faultError(what: string): MemmapError {
+    if (this.#first === null && this.#handle !== null) this.#first = addon.faultFirst(this.#handle) ?? null;
     const first = this.#first === null ? undefined : describeFault(this.#first, this.#delta, this.mode);
     return this.#fault === 'protection'
       ? protectionError(what, this.path, first)

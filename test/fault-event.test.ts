@@ -110,7 +110,8 @@ describe("the 'fault' event", () => {
         for (let j = 0; j < 1000; j++) b[(i * 100 + j * 13) % (4 * 4096)] = 1;
         await new Promise((r) => setTimeout(r, 20));
       }
-      out.events = events;
+      // Copied before close(), which reports what was not reported yet.
+      out.events = [...events];
       out.onceCalls = onceCalls;
       out.codes = maps.map((m) => { try { m.close(); return 'ok'; } catch (e) { return e.code; } });
       `,
@@ -122,6 +123,66 @@ describe("the 'fault' event", () => {
     );
     assert.equal(out.onceCalls, 1);
     assert.deepEqual(out.codes, Array(10).fill('ERR_MEMMAP_PROTECTION'));
+  });
+
+  it('a listener that throws, on and once of one function, a late listener, remap() after faulted, close() inside', async () => {
+    const out = await child(
+      `
+      const uncaught = [];
+      process.on('uncaughtException', (e) => uncaught.push(e.message));
+      const m = mapFile(process.env.FILE, { mode: 'write' });
+      const b = m.buffer;
+      const heard = [];
+      const f = () => heard.push('f');
+      m.on('fault', () => { throw new Error('listener failed'); });
+      m.on('fault', f);
+      m.once('fault', f);
+      m.on('fault', () => heard.push('after the thrower'));
+      truncateSync(process.env.FILE, 4096);
+      void b[40000];
+      await new Promise((r) => setTimeout(r, 100));
+      out.first = [...heard];
+      // A listener added now hears of the fault that came before it.
+      m.on('fault', (e) => heard.push('late ' + e.offset));
+      await new Promise((r) => setTimeout(r, 20));
+      out.late = heard.at(-1);
+      // remap() clears the fault; a new fault after it is reported again.
+      m.remap();
+      const c = m.buffer;
+      truncateSync(process.env.FILE, 0);
+      void c[100];
+      await new Promise((r) => setTimeout(r, 100));
+      out.afterRemap = heard.slice(out.first.length + 1);
+      // close() while a listener throws: the close still releases everything.
+      const n = mapFile(process.env.FILE2);
+      n.on('fault', () => { throw new Error('in close'); });
+      const nb = n.buffer;
+      truncateSync(process.env.FILE2, 0);
+      void nb[5];
+      try { n.close(); } catch (e) { out.closeCode = e.code; }
+      out.closed = n.closed;
+      try { m.close(); } catch {}
+      await new Promise((r) => setTimeout(r, 20));
+      out.uncaught = uncaught;
+      `,
+      { FILE: fileOf(65536), FILE2: fileOf(8192) },
+    );
+    assert.deepEqual(
+      out.first,
+      ['f', 'f', 'after the thrower'],
+      'on and once of f both heard it; the thrower stopped no one',
+    );
+    assert.equal(out.late, 'late 40000');
+    assert.deepEqual(
+      out.afterRemap,
+      ['f', 'after the thrower', 'late 100'],
+      'the once entry went; the rest hear the new fault',
+    );
+    assert.equal(out.closeCode, 'ERR_MEMMAP_TRUNCATED');
+    assert.equal(out.closed, true);
+    assert.ok(
+      (out.uncaught as string[]).includes('listener failed') && (out.uncaught as string[]).includes('in close'),
+    );
   });
 
   it('in a worker thread: the listener hears of the fault when the mapping next notices it', async () => {

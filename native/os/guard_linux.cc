@@ -303,6 +303,7 @@ void lower_lost(Slot* slot, uintptr_t from) {
 // or the range changed under the handler (a close replaced it with a stand-in), so the
 // access meets what is there now. False when the repair failed (out of memory).
 std::atomic<void (*)()> g_notify{nullptr};
+static_assert(std::atomic<void (*)()>::is_always_lock_free, "the handler needs lock-free atomics");
 
 // Records the range's first fault (once: the first handler to claim it writes it).
 void note_first(Slot* slot, uintptr_t start, uintptr_t address, uint32_t kind) {
@@ -335,6 +336,7 @@ bool absorb(const Found& f, uintptr_t address, bool (*repair)(const Found&, uint
 
 // Whether the faulting access was a write, from the machine context, where the kernel says.
 uint32_t access_of(void* context) {
+  if (context == nullptr) return kFaultAccess;  // a handler that chained to ours without one
 #if defined(__x86_64__)
   // The page-fault error code: bit 1 set for a write.
   const ucontext_t* uc = static_cast<const ucontext_t*>(context);
